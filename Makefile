@@ -1,0 +1,32 @@
+# Two commands do everything: `make tutorial` (the notebooks end to end) and `make test`.
+# Both create and fill the virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# A pinned torch keeps pip from pulling the CUDA wheels on CPU machines; override with TORCH_SPEC=torch.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup tutorial test lint clean
+
+$(BIN)/glt: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet torch
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --user --name glt --display-name "glt (Python 3)" >/dev/null
+	touch $(BIN)/glt
+
+setup: $(BIN)/glt
+
+tutorial: setup
+	$(BIN)/python -m glt.tutorial
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check glt tests scripts
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from glt.cli import main
+
+sys.exit(main())

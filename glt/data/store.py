@@ -1,0 +1,253 @@
+"""The on-disk format of a prepared dataset, and `write_dataset`, the one way to make one.
+
+A prepared dataset is a folder:
+
+    metadata.json        layout, parts, class names, how it was made
+    train_frames.npy     (F, M, V, 3) float32: every train clip's frames, one after another
+    train_index.npz      offsets (N+1,), labels (N,), names (N,), and per-clip integer fields
+    val_frames.npy / val_index.npz
+
+Clips are stored at their natural length (no padding) after the preprocessing of REFERENCE §2,
+so clip i of a part is `frames[offsets[i]:offsets[i+1]]`. The frames file is memory-mapped on
+reading: a full NTU-120 benchmark never has to fit in RAM.
+
+Folders are written under a temporary name and renamed at the end, so an interrupted run never
+leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from glt.layout import SkeletonLayout
+
+FORMAT = "glt-skeleton"
+VERSION = 1
+PARTS = ("train", "val")
+
+
+@dataclass
+class SkeletonPart:
+    """One part (train or val) of a prepared dataset."""
+
+    frames: np.ndarray  # (F, M, V, 3) float32, memory-mapped
+    offsets: np.ndarray  # (N + 1,) int64
+    labels: np.ndarray  # (N,) int64
+    names: np.ndarray  # (N,) str
+    info: dict[str, np.ndarray] = field(default_factory=dict)  # per-clip integer fields
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def clip(self, i: int) -> np.ndarray:
+        """Clip i as a (T, M, V, 3) float32 array."""
+        return np.asarray(self.frames[self.offsets[i] : self.offsets[i + 1]])
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset folder: its metadata and its parts."""
+
+    root: Path
+    meta: dict
+    layout: SkeletonLayout
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.meta.get("class_names")
+
+    @property
+    def parts(self) -> list[str]:
+        return list(self.meta["parts"])
+
+    def part(self, name: str) -> SkeletonPart:
+        if name not in self.meta["parts"]:
+            raise KeyError(f"{self.root} has no part {name!r}; it has {self.parts}")
+        index = np.load(self.root / f"{name}_index.npz", allow_pickle=False)
+        fixed = {"offsets", "labels", "names"}
+        return SkeletonPart(
+            frames=np.load(self.root / f"{name}_frames.npy", mmap_mode="r"),
+            offsets=index["offsets"],
+            labels=index["labels"],
+            names=index["names"],
+            info={k: index[k] for k in index.files if k not in fixed},
+        )
+
+    @property
+    def train(self) -> SkeletonPart:
+        return self.part("train")
+
+    @property
+    def val(self) -> SkeletonPart:
+        return self.part("val")
+
+
+def open_dataset(root: str | os.PathLike) -> PreparedDataset:
+    """Open a folder written by `write_dataset` (or `glt prepare`, `glt synth --prepare`)."""
+    root = Path(root)
+    meta_path = root / "metadata.json"
+    if not meta_path.is_file():
+        hint = ""
+        if root.is_dir():
+            subs = sorted(p.name for p in root.iterdir() if (p / "metadata.json").is_file())
+            if subs:
+                hint = f"; it holds the benchmarks {subs}: pass one of them"
+        raise FileNotFoundError(f"{root} is not a prepared dataset (no metadata.json){hint}")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+    return PreparedDataset(root=root, meta=meta, layout=SkeletonLayout.from_dict(meta["layout"]))
+
+
+def write_dataset(
+    out_dir: str | os.PathLike,
+    sequences: Sequence[np.ndarray],
+    labels: Sequence[int],
+    splits: Sequence[str],
+    layout: SkeletonLayout,
+    *,
+    names: Sequence[str] | None = None,
+    info: Mapping[str, Sequence[int]] | None = None,
+    class_names: Sequence[str] | None = None,
+    num_classes: int | None = None,
+    preprocessed: bool = False,
+    max_frames: int = 300,
+    metadata: Mapping | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Preprocess skeleton sequences and write them as a prepared dataset.
+
+    sequences: one (T, M, V, 3) array per clip, in camera space (metres, y up), with absent
+        persons as zeros; M and V must match `layout`. With `preprocessed=True` they are taken
+        as already preprocessed (REFERENCE §2) and stored as they are.
+    labels: class index per clip (0-based). splits: "train" or "val" per clip.
+    names: a name per clip (default clip00000, ...). info: per-clip integer fields to keep,
+        e.g. {"subject": [...], "camera": [...]}.
+    Returns the folder written. Refuses to replace an existing folder unless `overwrite`.
+    """
+    from glt.data.preprocess import preprocess  # local: keeps this module light to import
+
+    out_dir = Path(out_dir)
+    n = len(sequences)
+    if n == 0:
+        raise ValueError("write_dataset: no sequences given")
+    if len(labels) != n or len(splits) != n:
+        raise ValueError(f"write_dataset: {n} sequences but {len(labels)} labels and {len(splits)} splits")
+    names = [f"clip{i:05d}" for i in range(n)] if names is None else [str(s) for s in names]
+    if len(names) != n:
+        raise ValueError(f"write_dataset: {n} sequences but {len(names)} names")
+    info = {k: np.asarray(v, dtype=np.int64) for k, v in (info or {}).items()}
+    for k, v in info.items():
+        if v.shape != (n,):
+            raise ValueError(f"write_dataset: info[{k!r}] has {v.shape} values, expected ({n},)")
+        if k in ("offsets", "labels", "names"):
+            raise ValueError(f"write_dataset: info field {k!r} is reserved")
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.min() < 0:
+        raise ValueError("write_dataset: labels must be 0-based class indices")
+    unknown = sorted(set(splits) - set(PARTS))
+    if unknown:
+        raise ValueError(f"write_dataset: unknown split(s) {unknown}; use 'train' or 'val'")
+    if num_classes is None:
+        num_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
+    if labels.max() >= num_classes:
+        raise ValueError(f"write_dataset: label {labels.max()} but only {num_classes} classes")
+
+    clips = []
+    want = (layout.num_persons, layout.num_joints, 3)
+    for i, seq in enumerate(sequences):
+        seq = np.asarray(seq, dtype=np.float32)
+        if seq.ndim != 4 or seq.shape[1:] != want:
+            raise ValueError(
+                f"write_dataset: clip {i} ({names[i]}) has shape {seq.shape}, expected (T, {want[0]}, "
+                f"{want[1]}, 3) for layout {layout.name!r}"
+            )
+        if not np.isfinite(seq).all():
+            raise ValueError(f"write_dataset: clip {i} ({names[i]}) holds NaN or infinite values")
+        clip = seq[:max_frames] if preprocessed else preprocess(seq, layout, max_frames=max_frames)
+        if len(clip) == 0:
+            raise ValueError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
+        clips.append(clip)
+
+    parts = {p: [i for i in range(n) if splits[i] == p] for p in PARTS}
+    parts = {p: idx for p, idx in parts.items() if idx}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "layout": layout.to_dict(),
+        "num_classes": int(num_classes),
+        "class_names": list(class_names) if class_names is not None else None,
+        "max_frames": max_frames,
+        "parts": {p: len(idx) for p, idx in parts.items()},
+        "frames": {p: int(sum(len(clips[i]) for i in idx)) for p, idx in parts.items()},
+        **dict(metadata or {}),
+    }
+
+    with staging_dir(out_dir, overwrite=overwrite) as tmp:
+        for p, idx in parts.items():
+            lengths = np.array([len(clips[i]) for i in idx], dtype=np.int64)
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            frames = np.lib.format.open_memmap(
+                tmp / f"{p}_frames.npy", mode="w+", dtype=np.float32,
+                shape=(int(offsets[-1]), *want),
+            )  # fmt: skip
+            for k, i in enumerate(idx):
+                frames[offsets[k] : offsets[k + 1]] = clips[i]
+            frames.flush()
+            del frames
+            np.savez(
+                tmp / f"{p}_index.npz",
+                offsets=offsets,
+                labels=labels[idx],
+                names=np.array([names[i] for i in idx]),
+                **{k: v[idx] for k, v in info.items()},
+            )
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+class staging_dir:
+    """Context manager: a temporary folder beside `target`, renamed to `target` on success.
+
+    On an exception the temporary folder is removed and `target` is left as it was.
+    """
+
+    def __init__(self, target: str | os.PathLike, overwrite: bool = False):
+        self.target = Path(target)
+        self.overwrite = overwrite
+
+    def __enter__(self) -> Path:
+        if self.target.exists() and not self.overwrite:
+            raise FileExistsError(f"{self.target} exists; pass overwrite=True (--overwrite) to replace it")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = None
+        if self.target.exists():
+            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            self.target.rename(old)
+        self.tmp.rename(self.target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return False

@@ -1,0 +1,45 @@
+"""Where things live: the repository root, the shared folder beside it, and default outputs.
+
+`../shared` (genuine data samples and the authors' reference outputs) resolves from the
+repository root; `GLT_SHARED` overrides it. `GLT_DATA` and `GLT_RUNS` override where prepared
+datasets and training runs go.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    """The shared folder: `$GLT_SHARED`, else `../shared` next to the repository."""
+    env = os.environ.get("GLT_SHARED")
+    return Path(env) if env else REPO_ROOT.parent / "shared"
+
+
+def official_fixture() -> Path:
+    """The authors' reference outputs: `$GLT_OFFICIAL_FIXTURE`, else the shared default."""
+    env = os.environ.get("GLT_OFFICIAL_FIXTURE")
+    return Path(env) if env else shared_dir() / "fixtures" / "official_small.pt"
+
+
+def ntu_samples_dir() -> Path:
+    return shared_dir() / "data" / "ntu-samples"
+
+
+def nwucla_dir() -> Path:
+    return shared_dir() / "data" / "nw-ucla"
+
+
+def data_dir() -> Path:
+    """Prepared datasets: `$GLT_DATA`, else `datasets/` in the repository."""
+    env = os.environ.get("GLT_DATA")
+    return Path(env) if env else REPO_ROOT / "datasets"
+
+
+def runs_dir() -> Path:
+    """Training runs and notebook outputs: `$GLT_RUNS`, else `runs/` in the repository."""
+    env = os.environ.get("GLT_RUNS")
+    return Path(env) if env else REPO_ROOT / "runs"
