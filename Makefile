@@ -13,7 +13,7 @@ $(BIN)/glt: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet torch
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m ipykernel install --user --name glt --display-name "glt (Python 3)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name glt --display-name "glt (Python 3)" >/dev/null
 	touch $(BIN)/glt
 
 setup: $(BIN)/glt

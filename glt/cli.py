@@ -1,10 +1,10 @@
 """The `glt` command line. Each verb lives next to the code it runs.
 
-    glt synth      write a synthetic NTU-like dataset of .skeleton files
-    glt prepare    turn raw recordings (NTU RGB+D, NW-UCLA) into a prepared dataset
-    glt pretrain   multi-interval pose displacement pretraining
-    glt linear / knn / semi / finetune / transfer / test    evaluation protocols
-    glt ablate     the supplementary's Tables A and B
+glt synth      write a synthetic NTU-like dataset of .skeleton files
+glt prepare    turn raw recordings (NTU RGB+D, NW-UCLA) into a prepared dataset
+glt pretrain   multi-interval pose displacement pretraining
+glt linear / knn / semi / finetune / transfer / test    evaluation protocols
+glt ablate     the supplementary's Tables A and B
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ class SkeletonLayout:
                 raise ValueError(f"{self.name}: {field}={idx} is not a joint index in 0..{v - 1}")
         for child, parent in self.bones:
             if not (0 <= child < v and 0 <= parent < v):
-                raise ValueError(f"{self.name}: bone ({child}, {parent}) names a joint outside 0..{v - 1}")
+                raise ValueError(
+                    f"{self.name}: bone ({child}, {parent}) names a joint outside 0..{v - 1}"
+                )
         if self.num_persons < 1:
             raise ValueError(f"{self.name}: num_persons must be at least 1")
 
@@ -88,11 +90,34 @@ NTU_JOINTS = (
 NTU = SkeletonLayout(
     name="ntu",
     joint_names=NTU_JOINTS,
-    bones=_bones([
-        (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
-        (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
-        (20, 19), (22, 23), (23, 8), (24, 25), (25, 12),
-    ]),  # fmt: skip
+    bones=_bones(
+        [
+            (1, 2),
+            (2, 21),
+            (3, 21),
+            (4, 3),
+            (5, 21),
+            (6, 5),
+            (7, 6),
+            (8, 7),
+            (9, 21),
+            (10, 9),
+            (11, 10),
+            (12, 11),
+            (13, 1),
+            (14, 13),
+            (15, 14),
+            (16, 15),
+            (17, 1),
+            (18, 17),
+            (19, 18),
+            (20, 19),
+            (22, 23),
+            (23, 8),
+            (24, 25),
+            (25, 12),
+        ]
+    ),  # fmt: skip
     center=20,  # joint 21, spine at the shoulders
     left_shoulder=4,
     right_shoulder=8,
@@ -113,10 +138,29 @@ NWUCLA_JOINTS = (
 NWUCLA = SkeletonLayout(
     name="nwucla",
     joint_names=NWUCLA_JOINTS,
-    bones=_bones([
-        (1, 2), (2, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9), (11, 10),
-        (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19),
-    ]),  # fmt: skip
+    bones=_bones(
+        [
+            (1, 2),
+            (2, 3),
+            (4, 3),
+            (5, 3),
+            (6, 5),
+            (7, 6),
+            (8, 7),
+            (9, 3),
+            (10, 9),
+            (11, 10),
+            (12, 11),
+            (13, 1),
+            (14, 13),
+            (15, 14),
+            (16, 15),
+            (17, 1),
+            (18, 17),
+            (19, 18),
+            (20, 19),
+        ]
+    ),  # fmt: skip
     center=2,
     left_shoulder=4,
     right_shoulder=8,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glt.errors import DataError
 from glt.layout import SkeletonLayout
 
 FORMAT = "glt-skeleton"
@@ -111,7 +112,7 @@ def open_dataset(root: str | os.PathLike) -> PreparedDataset:
         raise FileNotFoundError(f"{root} is not a prepared dataset (no metadata.json){hint}")
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise DataError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     return PreparedDataset(root=root, meta=meta, layout=SkeletonLayout.from_dict(meta["layout"]))
 
 
@@ -146,43 +147,45 @@ def write_dataset(
     out_dir = Path(out_dir)
     n = len(sequences)
     if n == 0:
-        raise ValueError("write_dataset: no sequences given")
+        raise DataError("write_dataset: no sequences given")
     if len(labels) != n or len(splits) != n:
-        raise ValueError(f"write_dataset: {n} sequences but {len(labels)} labels and {len(splits)} splits")
+        raise DataError(
+            f"write_dataset: {n} sequences but {len(labels)} labels and {len(splits)} splits"
+        )
     names = [f"clip{i:05d}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
-        raise ValueError(f"write_dataset: {n} sequences but {len(names)} names")
+        raise DataError(f"write_dataset: {n} sequences but {len(names)} names")
     info = {k: np.asarray(v, dtype=np.int64) for k, v in (info or {}).items()}
     for k, v in info.items():
         if v.shape != (n,):
-            raise ValueError(f"write_dataset: info[{k!r}] has {v.shape} values, expected ({n},)")
+            raise DataError(f"write_dataset: info[{k!r}] has {v.shape} values, expected ({n},)")
         if k in ("offsets", "labels", "names"):
-            raise ValueError(f"write_dataset: info field {k!r} is reserved")
+            raise DataError(f"write_dataset: info field {k!r} is reserved")
     labels = np.asarray(labels, dtype=np.int64)
     if labels.min() < 0:
-        raise ValueError("write_dataset: labels must be 0-based class indices")
+        raise DataError("write_dataset: labels must be 0-based class indices")
     unknown = sorted(set(splits) - set(PARTS))
     if unknown:
-        raise ValueError(f"write_dataset: unknown split(s) {unknown}; use 'train' or 'val'")
+        raise DataError(f"write_dataset: unknown split(s) {unknown}; use 'train' or 'val'")
     if num_classes is None:
         num_classes = len(class_names) if class_names is not None else int(labels.max()) + 1
     if labels.max() >= num_classes:
-        raise ValueError(f"write_dataset: label {labels.max()} but only {num_classes} classes")
+        raise DataError(f"write_dataset: label {labels.max()} but only {num_classes} classes")
 
     clips = []
     want = (layout.num_persons, layout.num_joints, 3)
     for i, seq in enumerate(sequences):
         seq = np.asarray(seq, dtype=np.float32)
         if seq.ndim != 4 or seq.shape[1:] != want:
-            raise ValueError(
+            raise DataError(
                 f"write_dataset: clip {i} ({names[i]}) has shape {seq.shape}, expected (T, {want[0]}, "
                 f"{want[1]}, 3) for layout {layout.name!r}"
             )
         if not np.isfinite(seq).all():
-            raise ValueError(f"write_dataset: clip {i} ({names[i]}) holds NaN or infinite values")
+            raise DataError(f"write_dataset: clip {i} ({names[i]}) holds NaN or infinite values")
         clip = seq[:max_frames] if preprocessed else preprocess(seq, layout, max_frames=max_frames)
         if len(clip) == 0:
-            raise ValueError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
+            raise DataError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
         clips.append(clip)
 
     parts = {p: [i for i in range(n) if splits[i] == p] for p in PARTS}
@@ -234,9 +237,13 @@ class staging_dir:
 
     def __enter__(self) -> Path:
         if self.target.exists() and not self.overwrite:
-            raise FileExistsError(f"{self.target} exists; pass overwrite=True (--overwrite) to replace it")
+            raise FileExistsError(
+                f"{self.target} exists; pass overwrite=True (--overwrite) to replace it"
+            )
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent))
+        self.tmp = Path(
+            tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent)
+        )
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
