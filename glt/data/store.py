@@ -52,6 +52,19 @@ class SkeletonPart:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def __getstate__(self):
+        # A memory map travels to DataLoader workers as its file name, not as a copy of the data.
+        state = dict(self.__dict__)
+        if isinstance(self.frames, np.memmap):
+            state["frames"] = ("memmap", self.frames.filename)
+        return state
+
+    def __setstate__(self, state):
+        frames = state["frames"]
+        if isinstance(frames, tuple) and frames[0] == "memmap":
+            state["frames"] = np.load(frames[1], mmap_mode="r")
+        self.__dict__.update(state)
+
     def clip(self, i: int) -> np.ndarray:
         """Clip i as a (T, M, V, 3) float32 array."""
         return np.asarray(self.frames[self.offsets[i] : self.offsets[i + 1]])
@@ -142,8 +155,6 @@ def write_dataset(
         e.g. {"subject": [...], "camera": [...]}.
     Returns the folder written. Refuses to replace an existing folder unless `overwrite`.
     """
-    from glt.data.preprocess import preprocess  # local: keeps this module light to import
-
     out_dir = Path(out_dir)
     n = len(sequences)
     if n == 0:
@@ -183,7 +194,12 @@ def write_dataset(
             )
         if not np.isfinite(seq).all():
             raise DataError(f"write_dataset: clip {i} ({names[i]}) holds NaN or infinite values")
-        clip = seq[:max_frames] if preprocessed else preprocess(seq, layout, max_frames=max_frames)
+        if preprocessed:
+            clip = seq[:max_frames]
+        else:
+            from glt.data.preprocess import preprocess  # local: stored data never needs it
+
+            clip = preprocess(seq, layout, max_frames=max_frames)
         if len(clip) == 0:
             raise DataError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
         clips.append(clip)
