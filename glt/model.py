@@ -1,0 +1,438 @@
+"""The GL-Transformer encoder (REFERENCE §3), its configuration, and helpers to size it.
+
+Shape letters, used in every comment and einops pattern of this package's model code:
+
+    B batch, T frames, M persons, V joints, J = V*M tokens per frame, C = 3 coordinates,
+    D width per token, W = J*D width per frame, H heads, R intervals.
+
+A clip enters as (B, T, M, V, C) (or already as tokens, (B, T, J, C)) together with its true
+lengths (B,); frames at index >= length are padding. Token j = joint * M + person, as in the
+authors' code, so the global-translation tokens are `centre * M + m` (REFERENCE §2, §3).
+
+One block (REFERENCE §3), on x (B, T, J, D), with P the block's positional embedding (T, J, D):
+
+    x = x + P                                      # before the spatial attention
+    x = x + DropPath(SpatialMHA(LN(x)))            # over the J tokens of each frame
+    x = x + P (flattened to (T, W))                # quirk: the same P is added a second time
+    x = x + DropPath(TemporalMHA(LN(x), mask))     # over the T frames, one W-wide token each
+    x = x + DropPath(FFN(LN(x)))
+
+Quirks of the authors' code that are reproduced here (and named where they happen):
+- the learnable positional embedding P_b is added twice per block (before each attention);
+- pad frames are masked only as temporal attention *keys* (score -1e9); pad queries still
+  compute, so pad-frame outputs are meaningless but valid-frame outputs do not depend on them;
+- DropPath on the spatial branch drops whole *frames* (it acts on the (B*T, J, D) tensor),
+  on the temporal and feed-forward branches whole clips.
+
+`pos_emb="sinusoidal"` replaces P_b with the fixed sin/cos tables of the authors' ablation
+(REFERENCE §7): a spatial table (J, D) before the spatial attention and a temporal table (T, W)
+before the temporal attention, the same in every block.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from glt.errors import DataError, GLTError
+from glt.layout import NTU, SkeletonLayout
+
+POS_EMB_KINDS = ("learned", "sinusoidal")
+
+
+@dataclass
+class GLTConfig:
+    """Sizes and regularisation of a GL-Transformer; the defaults are the paper's (REFERENCE §3).
+
+    The skeleton enters only through `num_joints`, `num_persons` and `center_joint` (whose slot
+    carries the global translation); build those from a `SkeletonLayout` with `from_layout`.
+    """
+
+    num_frames: int = 300  # longest clip the model accepts (the size of P_b)
+    num_joints: int = 25  # V
+    num_persons: int = 2  # M
+    center_joint: int = 20  # its token carries the global translation (embedded by emb_global)
+    in_channels: int = 3  # C
+    dim: int = 48  # D, width per token
+    depth: int = 4  # number of blocks
+    heads: int = 8  # H, for both the spatial and the temporal attention
+    ff_expand: float = 2.0  # feed-forward hidden width = int(W * ff_expand)
+    qkv_bias: bool = True
+    dropout: float = 0.1  # after the embedding, the attention projections and the FFN
+    attn_dropout: float = 0.1  # on the attention weights
+    drop_path: float = 0.1  # largest stochastic-depth rate; block i uses linspace(0, it, depth)[i]
+    pos_emb: str = "learned"  # "learned" (P_b per block) or "sinusoidal" (fixed, REFERENCE §7)
+    intervals: tuple[int, ...] = (1, 5, 10)  # MPDP intervals (REFERENCE §4), used by glt.mpdp
+
+    def __post_init__(self):
+        self.intervals = tuple(int(r) for r in self.intervals)
+        problems = []
+        for name in ("num_frames", "num_joints", "num_persons", "in_channels", "dim", "depth"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if not 0 <= self.center_joint < self.num_joints:
+            problems.append(
+                f"center_joint={self.center_joint} is not a joint in 0..{self.num_joints - 1}"
+            )
+        if self.heads < 1 or self.dim % self.heads:
+            problems.append(f"dim={self.dim} must be a multiple of heads={self.heads}")
+        if self.pos_emb not in POS_EMB_KINDS:
+            problems.append(f"pos_emb={self.pos_emb!r} is not one of {POS_EMB_KINDS}")
+        if not self.intervals or min(self.intervals) < 1:
+            problems.append(f"intervals={self.intervals} must be positive frame counts")
+        if problems:
+            raise GLTError("invalid GLTConfig: " + "; ".join(problems))
+
+    @property
+    def num_tokens(self) -> int:
+        """J: tokens per frame, one per joint and person."""
+        return self.num_joints * self.num_persons
+
+    @property
+    def width(self) -> int:
+        """W = J * D: the width of one frame token and of the encoder output."""
+        return self.num_tokens * self.dim
+
+    @property
+    def global_tokens(self) -> tuple[int, ...]:
+        """The tokens carrying the global translation: the centre joint of every person."""
+        return tuple(self.center_joint * self.num_persons + m for m in range(self.num_persons))
+
+    @property
+    def num_intervals(self) -> int:
+        """R: number of MPDP intervals."""
+        return len(self.intervals)
+
+    @classmethod
+    def from_layout(cls, layout: SkeletonLayout, **kw) -> GLTConfig:
+        """A config for `layout` (joints, persons, centre joint); `kw` sets the other fields."""
+        return cls(
+            num_joints=layout.num_joints,
+            num_persons=layout.num_persons,
+            center_joint=layout.center,
+            **kw,
+        )
+
+    @classmethod
+    def preset(cls, name: str, layout: SkeletonLayout = NTU, **overrides) -> GLTConfig:
+        """A named preset (`paper` or `tiny`, see PRESETS) for `layout`, with `overrides`."""
+        if name not in PRESETS:
+            raise GLTError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls.from_layout(layout, **{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict; `GLTConfig.from_dict` reads it back."""
+        d = asdict(self)
+        d["intervals"] = list(self.intervals)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GLTConfig:
+        """The inverse of `to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise GLTError(f"unknown GLTConfig fields: {unknown}")
+        return cls(**d)
+
+
+PRESETS: dict[str, dict] = {
+    # The published model (REFERENCE §3): about 199M parameters with the NTU layout.
+    "paper": {},
+    # For CPU tests, CI and the tutorial: same structure and frame budget, W = 50 * 4 = 200
+    # (the size of the authors' fixture). No dropout on the attention weights: with it,
+    # PyTorch's CPU attention leaves its fused kernel and a training step is 3-4x slower.
+    "tiny": {"dim": 4, "heads": 2, "depth": 2, "attn_dropout": 0.0},
+}
+
+
+@dataclass
+class AttentionMaps:
+    """Attention weights recorded by `GLTransformer.forward(..., return_attention=True)`.
+
+    spatial[i]: block i's spatial attention (B, T, H, J, J) (query token, key token);
+    temporal[i]: block i's temporal attention (B, H, T, T) (query frame, key frame).
+    The weights are taken after the softmax and before attention dropout.
+    """
+
+    spatial: list[torch.Tensor]
+    temporal: list[torch.Tensor]
+
+
+def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
+    """The fixed sin/cos encoding (length, dim) of the authors' ablation (REFERENCE §7).
+
+    table[p, 2i] = sin(p / 10000^(2i/dim)), table[p, 2i+1] = cos(p / 10000^(2i/dim)).
+    """
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    div_term = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * -(math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * div_term)
+    table[:, 1::2] = torch.cos(position * div_term)[:, : dim // 2]
+    return table
+
+
+def frame_mask(lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B, T) bool: True on the valid frames (index < length) of each clip."""
+    return torch.arange(num_frames, device=lengths.device) < lengths[:, None]
+
+
+def pool_valid(features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of features (B, T, W) over each clip's valid frames -> (B, W) (REFERENCE §5).
+
+    `lengths=None` averages all frames. Pad frames never enter, whatever they hold.
+    """
+    if lengths is None:
+        return features.mean(dim=1)
+    lengths = lengths.to(features.device)
+    valid = frame_mask(lengths, features.shape[1])
+    summed = features.masked_fill(~valid[:, :, None], 0.0).sum(dim=1)
+    return summed / lengths[:, None].to(features.dtype)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero the residual branch of a random subset of the
+    entries along dim 0 (probability p) and scale the others by 1/(1-p), as timm's DropPath."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over a sequence (N, L, E), with an optional key mask (N, L).
+
+    The fast path calls `F.scaled_dot_product_attention`; with `return_attention=True` it uses
+    an explicit softmax with the authors' masking (masked keys get score -1e9, REFERENCE §3)
+    and also returns the weights (N, H, L, L). Both give the same output.
+    """
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool, attn_dropout: float, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.attn_dropout = attn_dropout
+        self.proj = nn.Linear(dim, dim)
+        self.proj_dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: torch.Tensor, key_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        q, k, v = rearrange(self.qkv(x), "n l (three h e) -> three n h l e", three=3, h=self.heads)
+        mask = None if key_mask is None else rearrange(key_mask, "n l -> n 1 1 l")
+        attn_dropout = self.attn_dropout if self.training else 0.0
+        if return_attention:
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (N, H, L, L)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, -1e9)
+            attn = scores.softmax(dim=-1)
+            out = F.dropout(attn, attn_dropout, self.training) @ v
+        else:
+            attn = None
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=attn_dropout)
+        out = rearrange(out, "n h l e -> n l (h e)")
+        return self.proj_dropout(self.proj(out)), attn
+
+
+class FeedForward(nn.Module):
+    """Linear(W, hidden), GELU, Dropout, Linear(hidden, W), Dropout (REFERENCE §3)."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+
+
+class Block(nn.Module):
+    """One GL-Transformer block: spatial MHA, temporal MHA, feed-forward (REFERENCE §3)."""
+
+    def __init__(self, config: GLTConfig, drop_path: float):
+        super().__init__()
+        c = config
+        self.num_tokens = c.num_tokens
+        self.learned = c.pos_emb == "learned"
+        if self.learned:
+            # P_b (T, J, D), zero-initialised, one per block.
+            self.pos_emb = nn.Parameter(torch.zeros(c.num_frames, c.num_tokens, c.dim))
+        else:
+            self.register_buffer("pe_sp", sinusoidal_table(c.num_tokens, c.dim), persistent=False)
+            self.register_buffer("pe_tm", sinusoidal_table(c.num_frames, c.width), persistent=False)
+        self.norm_sp = nn.LayerNorm(c.dim)
+        self.attn_sp = Attention(c.dim, c.heads, c.qkv_bias, c.attn_dropout, c.dropout)
+        self.norm_tm = nn.LayerNorm(c.width)
+        self.attn_tm = Attention(c.width, c.heads, c.qkv_bias, c.attn_dropout, c.dropout)
+        self.norm_ff = nn.LayerNorm(c.width)
+        self.ff = FeedForward(c.width, int(c.width * c.ff_expand), c.dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def positions(self, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What is added before the spatial attention ((T, J, D) or (J, D)) and before the
+        temporal attention ((T, W)) for a clip of `num_frames` frames."""
+        if self.learned:
+            pos = self.pos_emb[:num_frames]
+            return pos, rearrange(pos, "t j d -> t (j d)")  # quirk: the same P_b, twice
+        return self.pe_sp, self.pe_tm[:num_frames]
+
+    def forward(
+        self, x: torch.Tensor, key_mask: torch.Tensor | None, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """x (B, T, J, D), key_mask (B, T) or None -> x (B, T, J, D) [, spatial, temporal maps]."""
+        b, t = x.shape[:2]
+        pos_sp, pos_tm = self.positions(t)
+
+        xs = rearrange(x + pos_sp, "b t j d -> (b t) j d")
+        h, attn_sp = self.attn_sp(self.norm_sp(xs), None, return_attention)
+        xs = xs + self.drop_path(h)  # quirk: drops whole frames
+
+        xt = rearrange(xs, "(b t) j d -> b t (j d)", b=b) + pos_tm
+        h, attn_tm = self.attn_tm(self.norm_tm(xt), key_mask, return_attention)
+        xt = xt + self.drop_path(h)
+        xt = xt + self.drop_path(self.ff(self.norm_ff(xt)))
+
+        if attn_sp is not None:
+            attn_sp = rearrange(attn_sp, "(b t) h q k -> b t h q k", b=b)
+        return rearrange(xt, "b t (j d) -> b t j d", j=self.num_tokens), attn_sp, attn_tm
+
+
+class GLTransformer(nn.Module):
+    """The GL-Transformer encoder (REFERENCE §3): skeleton clips -> per-frame features (B, T, W).
+
+    Embedding (`embed_global` for the global-translation tokens, `embed` for the others), dropout,
+    `depth` blocks, LayerNorm(W), then an MLP Linear-GELU-LayerNorm-Linear-GELU-LayerNorm.
+    """
+
+    def __init__(self, config: GLTConfig):
+        super().__init__()
+        c = self.config = config
+        self.embed = nn.Linear(c.in_channels, c.dim)
+        self.embed_global = nn.Linear(c.in_channels, c.dim)
+        is_global = torch.zeros(c.num_tokens, dtype=torch.bool)
+        is_global[list(c.global_tokens)] = True
+        self.register_buffer("is_global", is_global, persistent=False)
+        self.dropout = nn.Dropout(c.dropout)
+        rates = torch.linspace(0, c.drop_path, c.depth, device="cpu").tolist()
+        self.blocks = nn.ModuleList(Block(c, rate) for rate in rates)
+        self.norm = nn.LayerNorm(c.width)
+        self.mlp = nn.Sequential(
+            nn.Linear(c.width, c.width),
+            nn.GELU(),
+            nn.LayerNorm(c.width),
+            nn.Linear(c.width, c.width),
+            nn.GELU(),
+            nn.LayerNorm(c.width),
+        )
+
+    def tokens(self, x: torch.Tensor, lengths=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Check a batch and bring it to tokens: x (B, T, M, V, C) or (B, T, J, C) ->
+        (B, T, J, C), lengths (B,) int64 on x's device (or None). Raises DataError."""
+        c = self.config
+        if x.dim() == 5:
+            if tuple(x.shape[2:4]) != (c.num_persons, c.num_joints):
+                raise DataError(
+                    f"expected clips of shape (B, T, M={c.num_persons}, V={c.num_joints}, C), "
+                    f"got {tuple(x.shape)}"
+                )
+            x = rearrange(x, "b t m v c -> b t (v m) c")
+        elif x.dim() != 4 or x.shape[2] != c.num_tokens:
+            raise DataError(
+                f"expected clips (B, T, M={c.num_persons}, V={c.num_joints}, C) or tokens "
+                f"(B, T, J={c.num_tokens}, C), got shape {tuple(x.shape)}"
+            )
+        b, t, _, channels = x.shape
+        if channels != c.in_channels:
+            raise DataError(f"expected {c.in_channels} coordinates per joint, got {channels}")
+        if b == 0 or t == 0:
+            raise DataError(f"empty batch: shape {tuple(x.shape)}")
+        if t > c.num_frames:
+            raise DataError(f"clips have {t} frames; this model accepts at most {c.num_frames}")
+        bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+        if bad.any():
+            raise DataError(
+                f"NaN or inf in clip(s) {bad.nonzero().flatten().tolist()} of the batch"
+            )
+        if lengths is None:
+            return x, None
+        lengths = torch.as_tensor(lengths, device=x.device)
+        if lengths.shape != (b,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
+            raise DataError(
+                f"lengths must be integers of shape ({b},), got {lengths.dtype} {tuple(lengths.shape)}"
+            )
+        if (lengths < 1).any() or (lengths > t).any():
+            raise DataError(
+                f"lengths must lie in 1..{t} (the batch's frames), got {lengths.tolist()}"
+            )
+        return x, lengths.long()
+
+    def forward(self, x: torch.Tensor, lengths=None, return_attention: bool = False):
+        """x (B, T, M, V, C) or (B, T, J, C), lengths (B,) or None (all frames valid) ->
+        features (B, T, W) [, AttentionMaps]. T may be anything up to config.num_frames."""
+        x, lengths = self.tokens(x, lengths)
+        key_mask = None if lengths is None else frame_mask(lengths, x.shape[1])
+
+        x = torch.where(self.is_global[:, None], self.embed_global(x), self.embed(x))  # (B,T,J,D)
+        x = self.dropout(x)
+        maps = AttentionMaps(spatial=[], temporal=[])
+        for block in self.blocks:
+            x, attn_sp, attn_tm = block(x, key_mask, return_attention)
+            if return_attention:
+                maps.spatial.append(attn_sp)
+                maps.temporal.append(attn_tm)
+        x = self.mlp(self.norm(rearrange(x, "b t j d -> b t (j d)")))
+        return (x, maps) if return_attention else x
+
+
+class GLTClassifier(nn.Module):
+    """Encoder + one Linear on the features averaged over valid frames (REFERENCE §5): the
+    model of the authors' linear evaluation (`ActionRecognition`), also used for fine-tuning."""
+
+    def __init__(self, config: GLTConfig, num_classes: int):
+        super().__init__()
+        self.encoder = GLTransformer(config)
+        self.classifier = nn.Linear(config.width, num_classes)
+
+    def forward(self, x: torch.Tensor, lengths=None) -> torch.Tensor:
+        """x as for GLTransformer -> logits (B, classes)."""
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device)
+        return self.classifier(pool_valid(self.encoder(x, lengths), lengths))
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (buffers excluded) of `model`."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def forward_flops(config: GLTConfig, num_frames: int | None = None) -> int:
+    """Matmul FLOPs (2 per multiply-add) of one clip's encoder forward, counted analytically.
+
+    Every frame of the `num_frames` (default config.num_frames, i.e. a padded clip) is computed,
+    as in the model. Element-wise work (norms, softmax, GELU) is left out; a training step costs
+    about 3x the forward. `glt.mpdp.pretrain_flops` adds the MPDP heads.
+    """
+    c = config
+    t = c.num_frames if num_frames is None else num_frames
+    j, d, w = c.num_tokens, c.dim, c.width
+    hidden = int(w * c.ff_expand)
+    embed = 2 * (2 * t * j * c.in_channels * d)  # both embeddings run on every token
+    spatial = 2 * t * j * d * 3 * d + 2 * (2 * t * j * j * d) + 2 * t * j * d * d
+    temporal = 2 * t * w * 3 * w + 2 * (2 * t * t * w) + 2 * t * w * w
+    feedforward = 2 * (2 * t * w * hidden)
+    mlp = 2 * (2 * t * w * w)
+    return embed + c.depth * (spatial + temporal + feedforward) + mlp
