@@ -1,0 +1,123 @@
+"""Training checkpoints: written atomically, loadable with `torch.load(weights_only=True)`.
+
+A checkpoint is a plain dict of tensors and Python primitives:
+
+    model       the model's state dict (unwrapped from DDP and torch.compile)
+    optimizer   the optimiser's state dict
+    rng         one entry per rank: torch CPU, CUDA, numpy and python random generator states
+    epoch       the epoch to run next; batch: batches of it already done (0 at an epoch's end)
+    step        optimiser steps taken so far
+    config      the run's configuration as a JSON-like dict
+
+Files are written to a temporary name in the same folder, flushed to disk and renamed over the
+target (`os.replace`, atomic on POSIX), so a run killed while saving leaves the previous
+checkpoint intact and no partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glt.errors import GLTError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temporary file beside `path`; on success it replaces `path`, on error it vanishes."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DistributedDataParallel and/or torch.compile wrappers."""
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile's OptimizedModule
+            model = model._orig_mod
+        else:
+            return model
+
+
+def rng_state() -> dict:
+    """This process's random generator states (torch CPU and current CUDA device, numpy, python)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": version, "state": torch.tensor(internal), "gauss": py_gauss},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore generator states saved by `rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"].tolist()), p["gauss"]))
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rng: list[dict],
+    epoch: int,
+    batch: int,
+    step: int,
+    config: dict,
+) -> Path:
+    """Write a checkpoint atomically (see the module docstring for the keys)."""
+    state = {
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng,
+        "epoch": int(epoch),
+        "batch": int(batch),
+        "step": int(step),
+        "config": config,
+    }
+    with atomic_write(path) as f:
+        torch.save(state, f)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by `save_checkpoint` (tensors and primitives only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GLTError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a truncated or foreign file
+        raise GLTError(f"{path} is not a readable checkpoint: {e}") from e
