@@ -142,6 +142,13 @@ def mpdp_loss(
     terms = mpdp_loss_terms(
         dir_logits, mag_logits, dir_target, mag_target, lengths, config, authors_weighting
     )
+    return combine_terms(terms, lambda_global, lambda_mag)
+
+
+def combine_terms(
+    terms: dict[str, torch.Tensor], lambda_global: float = 0.05, lambda_mag: float = 1.0
+) -> torch.Tensor:
+    """The weighted sum of `mpdp_loss_terms` that makes the MPDP loss (REFERENCE §4)."""
     direction = lambda_global * terms["dir_global"] + terms["dir_joint"]
     magnitude = lambda_global * terms["mag_global"] + terms["mag_joint"]
     return direction + lambda_mag * magnitude

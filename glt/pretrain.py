@@ -52,7 +52,7 @@ from glt.data.store import open_dataset
 from glt.errors import GLTError
 from glt.layout import SkeletonLayout
 from glt.model import GLTConfig, GLTransformer
-from glt.mpdp import PretrainModel, mpdp_loss_terms
+from glt.mpdp import PretrainModel, combine_terms, mpdp_loss_terms
 from glt.targets import displacement_targets
 
 CONFIG_FILE = "config.json"
@@ -280,10 +280,7 @@ def train_step(
         dir_logits.float(), mag_logits.float(), dir_target, mag_target, lengths,
         config.model, config.authors_weighting,
     )  # fmt: skip
-    # The authors' combination, exactly as glt.mpdp.mpdp_loss computes it from these terms.
-    direction = config.lambda_global * terms["dir_global"] + terms["dir_joint"]
-    magnitude = config.lambda_global * terms["mag_global"] + terms["mag_joint"]
-    loss = direction + config.lambda_mag * magnitude
+    loss = combine_terms(terms, config.lambda_global, config.lambda_mag)
     frames = lengths.sum().float()
     share = frames / distributed.all_reduce_sum(frames.clone())  # this rank's share of the batch
     world = distributed.world_size()
