@@ -313,7 +313,7 @@ def pretrain(
 ) -> dict:
     """Pretrain an encoder with MPDP (REFERENCE §4) and write the run folder `out_dir`.
 
-    data_dir: a prepared dataset (`glt prepare`, `glt synth --prepare`); its train part is used.
+    data_dir: a prepared dataset (`glt prepare`); its train part is used.
     preset: "tiny" (default for a new run) or "paper", for the model and the training settings.
     model: GLTConfig fields to override, e.g. {"depth": 2, "dropout": 0.0}.
     resume: continue the run in `out_dir` from its checkpoint (or start it if there is none);

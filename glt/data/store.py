@@ -113,7 +113,7 @@ class PreparedDataset:
 
 
 def open_dataset(root: str | os.PathLike) -> PreparedDataset:
-    """Open a folder written by `write_dataset` (or `glt prepare`, `glt synth --prepare`)."""
+    """Open a folder written by `write_dataset` (or `glt prepare`)."""
     root = Path(root)
     meta_path = root / "metadata.json"
     if not meta_path.is_file():
