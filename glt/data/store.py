@@ -66,8 +66,8 @@ class SkeletonPart:
         self.__dict__.update(state)
 
     def clip(self, i: int) -> np.ndarray:
-        """Clip i as a (T, M, V, 3) float32 array."""
-        return np.asarray(self.frames[self.offsets[i] : self.offsets[i + 1]])
+        """Clip i as a (T, M, V, 3) float32 array (a copy: writable, and the file stays shared)."""
+        return np.array(self.frames[self.offsets[i] : self.offsets[i + 1]])
 
 
 @dataclass
@@ -260,6 +260,9 @@ class staging_dir:
         self.tmp = Path(
             tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent)
         )
+        umask = os.umask(0)
+        os.umask(umask)
+        self.tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should not be
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):

@@ -1,0 +1,562 @@
+"""NTU RGB+D 60 / 120: clip names, benchmarks, class names and a fast `.skeleton` reader.
+
+Reproduces the authors' data scripts (REFERENCE §1: data/preprocessing/ntu60_gendata.py and
+ntu120_gendata.py of the public code):
+
+- `NTUName`: `SsssCcccPpppRrrrAaaa` -> setup, camera, subject (performer), replication, action;
+  label = action - 1.
+- `split_of(name, benchmark)`: "train" or "val" for xsub / xview (NTU-60) and xsub / xset (NTU-120).
+- `read_skeleton_file(path, dataset)`: (T, 2, 25, 3) float64 camera-space x, y, z. NTU-60 keeps the
+  first two body slots of every frame in file order; NTU-120 reads up to four and keeps the two
+  with the largest energy. Leading frames whose joint 1 of slot 1 has x == 0 are dropped and at
+  most 300 frames are kept. `read_xyz` returns the same in the authors' (3, T, 25, 2) layout.
+
+The reader is fast: numpy finds the lines and the spaces of the whole file, a short loop walks
+the frame / body structure by line numbers, and only the x, y, z fields are converted, all at
+once and exactly (the same float64 values as Python's `float`). Anything unexpected sends the file
+to a careful line-by-line pass, which defines what is accepted and raises a `SkeletonFileError`
+naming the file, the line and what was expected there. Lines end with LF or CRLF; fields the
+reader does not use (body and joint metadata) must hold number characters and come in the right
+count on every line. Both paths check all of this; the fast one takes single spaces only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glt.errors import DataError, SkeletonFileError
+
+NUM_JOINTS = 25
+MAX_FRAMES = 300
+# bodyID clippedEdges handLeftConfidence handLeftState handRightConfidence handRightState
+# isRestricted leanX leanY trackingState
+BODY_FIELDS = 10
+JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState
+
+# ---------------------------------------------------------------------------------------------
+# Names, benchmarks, classes (REFERENCE §1)
+
+# xsub training subjects: NTU-60's list (first row), then the ones NTU-120 adds. NTU-60 clips have
+# subjects 1-40 only, so one set serves both datasets.
+TRAIN_SUBJECTS = frozenset(
+    [1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38]
+    + [45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86]
+    + [89, 91, 92, 93, 94, 95, 97, 98, 100, 103]
+)
+TRAIN_CAMERAS = frozenset([2, 3])  # xview
+BENCHMARKS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset")}
+
+NTU60_CLASSES = (
+    "drink water", "eat meal/snack", "brushing teeth", "brushing hair", "drop", "pickup", "throw",
+    "sitting down", "standing up", "clapping", "reading", "writing", "tear up paper",
+    "wear jacket", "take off jacket", "wear a shoe", "take off a shoe", "wear on glasses",
+    "take off glasses", "put on a hat/cap", "take off a hat/cap", "cheer up", "hand waving",
+    "kicking something", "reach into pocket", "hopping (one foot jumping)", "jump up",
+    "make a phone call", "playing with phone/tablet", "typing on a keyboard",
+    "pointing to something with finger", "taking a selfie", "check time (from watch)",
+    "rub two hands together", "nod head/bow", "shake head", "wipe face", "salute",
+    "put the palms together", "cross hands in front (say stop)", "sneeze/cough", "staggering",
+    "falling", "touch head (headache)", "touch chest (stomachache/heart pain)",
+    "touch back (backache)", "touch neck (neckache)", "nausea or vomiting",
+    "use a fan (feeling warm)", "punching/slapping other person", "kicking other person",
+    "pushing other person", "pat on back of other person", "point finger at the other person",
+    "hugging other person", "giving something to other person", "touch other person's pocket",
+    "handshaking", "walking towards each other", "walking apart from each other",
+)  # fmt: skip
+
+NTU120_CLASSES = NTU60_CLASSES + (
+    "put on headphone", "take off headphone", "shoot at the basket", "bounce ball",
+    "tennis bat swing", "juggling table tennis balls", "hush (quiet)", "flick hair", "thumb up",
+    "thumb down", "make ok sign", "make victory sign", "staple book", "counting money",
+    "cutting nails", "cutting paper (using scissors)", "snapping fingers", "open bottle",
+    "sniff (smell)", "squat down", "toss a coin", "fold paper", "ball up paper",
+    "play magic cube", "apply cream on face", "apply cream on hand back", "put on bag",
+    "take off bag", "put something into a bag", "take something out of a bag", "open a box",
+    "move heavy objects", "shake fist", "throw up cap/hat", "hands up (both hands)",
+    "cross arms", "arm circles", "arm swings", "running on the spot", "butt kicks (kick backward)",
+    "cross toe touch", "side kick", "yawn", "stretch oneself", "blow nose",
+    "hit other person with something", "wield knife towards other person",
+    "knock over other person (hit with body)", "grab other person's stuff",
+    "shoot at other person with a gun", "step on foot", "high-five", "cheers and drink",
+    "carry something with other person", "take a photo of other person",
+    "follow other person", "whisper in other person's ear", "exchange things with other person",
+    "support somebody with hand", "finger-guessing game (playing rock-paper-scissors)",
+)  # fmt: skip
+
+CLASSES = {"ntu60": NTU60_CLASSES, "ntu120": NTU120_CLASSES}
+
+_NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
+
+
+@dataclass(frozen=True)
+class NTUName:
+    """The fields of an NTU clip name `SsssCcccPpppRrrrAaaa` (all 1-based, as in the name)."""
+
+    setup: int
+    camera: int
+    subject: int  # the performer, P
+    replication: int
+    action: int
+
+    @classmethod
+    def parse(cls, name: str | os.PathLike) -> NTUName:
+        """Parse a clip name, a file name (`.skeleton` optional) or a path."""
+        stem = clip_name(name)
+        m = _NAME.fullmatch(stem)
+        if m is None:
+            raise DataError(f"{stem!r} is not an NTU clip name (SsssCcccPpppRrrrAaaa)")
+        return cls(*(int(g) for g in m.groups()))
+
+    @property
+    def label(self) -> int:
+        """0-based class index (action - 1)."""
+        return self.action - 1
+
+    def __str__(self) -> str:
+        return (
+            f"S{self.setup:03d}C{self.camera:03d}P{self.subject:03d}"
+            f"R{self.replication:03d}A{self.action:03d}"
+        )
+
+
+def clip_name(path: str | os.PathLike) -> str:
+    """`dir/S001C001P001R001A001.skeleton` -> `S001C001P001R001A001`."""
+    return Path(path).name.removesuffix(".skeleton")
+
+
+def in_dataset(name: NTUName, dataset: str) -> bool:
+    """Whether a clip belongs to NTU-60 (setups 1-17, actions 1-60) or NTU-120 (all)."""
+    if dataset == "ntu60":
+        return name.setup <= 17 and name.action <= 60
+    if dataset == "ntu120":
+        return True
+    raise ValueError(f"unknown NTU dataset {dataset!r}; use 'ntu60' or 'ntu120'")
+
+
+def split_of(name: NTUName, benchmark: str) -> str:
+    """'train' or 'val' for a clip under a benchmark (REFERENCE §1)."""
+    if benchmark == "xsub":
+        train = name.subject in TRAIN_SUBJECTS
+    elif benchmark == "xview":
+        train = name.camera in TRAIN_CAMERAS
+    elif benchmark == "xset":
+        train = name.setup % 2 == 0
+    else:
+        raise ValueError(f"unknown benchmark {benchmark!r}; use xsub, xview or xset")
+    return "train" if train else "val"
+
+
+def read_name_list(path: str | os.PathLike) -> set[str]:
+    """Clip names listed one per line (e.g. NTU_RGBD_samples_with_missing_skeletons.txt).
+
+    Blank lines and lines starting with '#' are ignored; a `.skeleton` suffix is optional.
+    """
+    names = set()
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.add(clip_name(line))
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+
+
+def read_skeleton_file(
+    path: str | os.PathLike, dataset: str = "ntu60", max_frames: int = MAX_FRAMES
+) -> np.ndarray:
+    """Read an NTU `.skeleton` file as the authors' scripts do: (T, 2, 25, 3) float64.
+
+    NTU-60: the first two body slots of each frame in file order. NTU-120: up to four slots, then
+    the two of largest energy (`select_bodies`). Then leading frames whose joint 1 of slot 1 has
+    x == 0 are dropped (`drop_leading_empty`) and at most `max_frames` frames are kept.
+    Raises `SkeletonFileError` (file, line, what was expected) on a malformed file.
+    """
+    data = Path(path).read_bytes()
+    return _select(parse_skeleton(data, path, _max_bodies(dataset)), dataset, max_frames)
+
+
+def read_skeleton_files(
+    paths: list[str | os.PathLike], dataset: str = "ntu60", max_frames: int = MAX_FRAMES
+) -> list[np.ndarray | SkeletonFileError]:
+    """`read_skeleton_file` for many files at once, the fast path sharing its numpy work.
+
+    Returns, per file, its array or, for a file that is malformed or cannot be read, the
+    `SkeletonFileError` (not raised).
+    """
+    results, datas, readable = {}, [], []
+    for i, path in enumerate(paths):
+        try:
+            datas.append(Path(path).read_bytes())
+            readable.append(i)
+        except OSError as e:
+            results[i] = SkeletonFileError(path, None, f"cannot read the file: {e.strerror or e}")
+    parsed = parse_skeletons(datas, [paths[i] for i in readable], _max_bodies(dataset))
+    for i, bodies in zip(readable, parsed, strict=True):
+        ok = not isinstance(bodies, SkeletonFileError)
+        results[i] = _select(bodies, dataset, max_frames) if ok else bodies
+    return [results[i] for i in range(len(paths))]
+
+
+def _max_bodies(dataset: str) -> int:
+    if dataset not in BENCHMARKS:
+        raise ValueError(f"unknown NTU dataset {dataset!r}; use 'ntu60' or 'ntu120'")
+    return 2 if dataset == "ntu60" else 4
+
+
+def _select(bodies: np.ndarray, dataset: str, max_frames: int) -> np.ndarray:
+    if dataset == "ntu120":
+        bodies = select_bodies(bodies)
+    return drop_leading_empty(bodies)[:max_frames]
+
+
+def read_xyz(path: str | os.PathLike, dataset: str = "ntu60") -> np.ndarray:
+    """`read_skeleton_file` in the authors' layout (3, T, 25, 2), for comparing with their code."""
+    return np.ascontiguousarray(read_skeleton_file(path, dataset).transpose(3, 0, 2, 1))
+
+
+def select_bodies(bodies: np.ndarray, keep: int = 2) -> np.ndarray:
+    """NTU-120: keep the `keep` body slots of largest energy, largest first (REFERENCE §1).
+
+    bodies: (T, S, 25, 3). Energy of a slot = sum over x, y, z of the standard deviation over its
+    frames whose coordinates do not sum to 0 (0 if there are none), as the authors'
+    `get_nonzero_std`. Equal energies go to the later slot first: the authors reverse an
+    ascending argsort, which numpy does stably for a handful of values.
+    """
+    energy = np.array([_energy(np.ascontiguousarray(bodies[:, s])) for s in range(bodies.shape[1])])
+    order = np.argsort(energy, kind="stable")[::-1][:keep]
+    return bodies[:, order]
+
+
+def _energy(body: np.ndarray) -> float:
+    frames = body[body.sum(-1).sum(-1) != 0]  # (T', 25, 3); written as the authors', same rounding
+    if len(frames) == 0:
+        return 0.0
+    return float(frames[:, :, 0].std() + frames[:, :, 1].std() + frames[:, :, 2].std())
+
+
+def drop_leading_empty(bodies: np.ndarray) -> np.ndarray:
+    """Drop leading frames whose joint 1 of slot 1 has x == 0 (REFERENCE §1).
+
+    **Quirk (kept):** when every frame has x == 0 the authors' loop stops at the last frame, so
+    one empty frame remains.
+    """
+    x = bodies[:, 0, 0, 0]
+    if len(x) == 0 or x[0] != 0:
+        return bodies
+    nonzero = np.flatnonzero(x != 0)
+    start = int(nonzero[0]) if len(nonzero) else len(x) - 1
+    return bodies[start:]
+
+
+def parse_skeleton(data: bytes, path: str | os.PathLike, max_bodies: int = 2) -> np.ndarray:
+    """Parse the text of a `.skeleton` file: (frames, max_bodies, 25, 3) float64 x, y, z.
+
+    Body slots are filled in file order; slots beyond a frame's body count stay zero, bodies
+    beyond `max_bodies` are checked and dropped. Raises `SkeletonFileError` on malformed input.
+    """
+    fast = _parse_fast([data], max_bodies)
+    return fast[0] if fast is not None else _parse_careful(data, path, max_bodies)
+
+
+def parse_skeletons(
+    datas: list[bytes], paths: list[str | os.PathLike], max_bodies: int = 2
+) -> list[np.ndarray | SkeletonFileError]:
+    """`parse_skeleton` for many files at once: per file its array or its `SkeletonFileError`.
+
+    The fast path runs over the whole batch together; if any file needs the careful pass, each
+    file is parsed alone.
+    """
+    parsed = _parse_fast(datas, max_bodies)
+    if parsed is not None:
+        return parsed
+    results = []
+    for data, path in zip(datas, paths, strict=True):
+        try:
+            results.append(parse_skeleton(data, path, max_bodies))
+        except SkeletonFileError as e:
+            results.append(e)
+    return results
+
+
+# --- fast path ---------------------------------------------------------------------------------
+
+_NUMBER_BYTES = b"0123456789.-+eE \r\n"
+_NUMBER_CHARS = re.compile(rb"[0-9.eE+\-]+")  # what a field may hold (float() decides the rest)
+_BODY_SPACES = BODY_FIELDS - 1 + NUM_JOINTS * (JOINT_FIELDS - 1)
+_SLOT = 16  # a token is parsed right-aligned in a slot this wide; longer ones go to float()
+_U = np.uint64
+_ONES, _HIGH, _LOW7 = _U(0x0101010101010101), _U(0x8080808080808080), _U(0x7F7F7F7F7F7F7F7F)
+# _TOKEN_BYTES[n]: a 16-byte slot with 0xFF on its last n bytes (a right-aligned token of length n)
+_TOKEN_BYTES = (
+    np.where(np.arange(_SLOT) >= _SLOT - np.arange(_SLOT + 1)[:, None], 0xFF, 0)
+    .astype(np.uint8)
+    .view(f"V{_SLOT}")[:, 0]
+)
+# 10**(digits after the dot), indexed by the float exponent e = 8j + 8 of a dot flag in byte j
+# of the slot's first / second word (e = 0: no dot in that word)
+_DOT_SCALE_0, _DOT_SCALE_1 = np.ones(65), np.ones(65)
+_DOT_SCALE_0[8::8] = 10.0 ** np.arange(15, 7, -1)
+_DOT_SCALE_1[8::8] = 10.0 ** np.arange(7, -1, -1)
+
+
+def _parse_fast(datas: list[bytes], max_bodies: int) -> list[np.ndarray] | None:
+    """The reader's fast path over one or more files; None unless all are exactly as expected.
+
+    The files are joined into one text, one LF apart, and read as a run of files: every check
+    and every conversion below is one numpy operation for the whole batch.
+    """
+    if not datas:
+        return []
+    stripped = [data.rstrip() for data in datas]
+    if not all(stripped) or any(d.translate(None, _NUMBER_BYTES) for d in stripped):
+        return None  # an empty file, or a letter etc.: the careful pass says where
+    text = b"\n".join(stripped)
+    a = np.frombuffer(text, np.uint8)
+    newlines = np.flatnonzero(a == 10)
+    starts = np.concatenate([[0], newlines + 1])  # line l is text[starts[l]:ends[l]]
+    ends = np.concatenate([newlines, [len(a)]])
+    cr_ended = a[ends - 1] == 13
+    if np.count_nonzero(a == 13) != np.count_nonzero(cr_ended):
+        return None  # a CR that does not end a line
+    if np.any(a[ends - 1 - cr_ended] == 32):
+        return None  # a line ending in a space: an empty last field
+    try:
+        walk = _walk(text, starts, ends, len(datas))
+    except ValueError:  # a count line that is not an integer
+        return None
+    if walk is None:
+        return None
+    frames, frame_of_body, slot_of_body, info_line = walk
+    if not _all_25(a, starts[info_line + 1], ends[info_line + 1]):
+        return None
+    # Fields are separated by single spaces, so a body holds exactly _BODY_SPACES spaces and
+    # the spaces of the whole text, numbered in order, fall into place line by line.
+    spaces = np.flatnonzero(a == 32)
+    first = np.arange(len(info_line)) * _BODY_SPACES  # number of the first space of each body
+    joint_first = (first + BODY_FIELDS - 1)[:, None] + (JOINT_FIELDS - 1) * np.arange(NUM_JOINTS)
+    joint_start = starts[(info_line + 2)[:, None] + np.arange(NUM_JOINTS)]  # (bodies, 25)
+    if not (
+        len(spaces) == len(info_line) * _BODY_SPACES
+        and _aligned(spaces, first, starts[info_line])
+        and _aligned(spaces, joint_first, joint_start)
+        and np.all(np.diff(spaces) > 1)  # no empty field between two spaces
+    ):
+        return None  # a line with fields missing or extra, or other spacing
+    keep = slot_of_body < max_bodies
+    if len(info_line) and joint_start[0, 0] < _SLOT:
+        return None  # cannot happen in a well-formed file; _parse_numbers relies on it
+    xyz = _parse_xyz(text, a, spaces, joint_start[keep].ravel(), joint_first[keep].ravel())
+    if xyz is None:
+        return None
+    out = np.zeros((sum(frames), max_bodies, NUM_JOINTS, 3))
+    out[frame_of_body[keep], slot_of_body[keep]] = xyz.reshape(-1, NUM_JOINTS, 3)
+    return np.split(out, np.cumsum(frames)[:-1])
+
+
+def _walk(text: bytes, starts: np.ndarray, ends: np.ndarray, files: int):
+    """Follow the structure of `files` files in a row by line numbers; None if it does not fit.
+
+    Returns the frame count of each file and, per body in text order, its frame (counted over
+    all files), its slot in that frame and its info line (the joint count follows on the next
+    line, then the 25 joint lines).
+    """
+    num_lines = len(starts)
+    frames, frame_line, body_count = [], [], []
+    line = 0
+    for _ in range(files):
+        if line >= num_lines:
+            return None
+        count = int(text[starts[line] : ends[line]])
+        line += 1
+        if not 0 <= count <= num_lines - line:  # every frame takes a line at least
+            return None
+        frames.append(count)
+        for _ in range(count):
+            if line >= num_lines:
+                return None
+            n = int(text[starts[line] : ends[line]])
+            if n < 0:
+                return None
+            frame_line.append(line)
+            body_count.append(n)
+            line += 1 + n * (2 + NUM_JOINTS)
+    if line != num_lines:
+        return None
+    frame_line, body_count = np.array(frame_line, np.int64), np.array(body_count, np.int64)
+    frame_of_body = np.repeat(np.arange(len(body_count)), body_count)
+    first_body = np.cumsum(body_count) - body_count
+    slot_of_body = np.arange(len(frame_of_body)) - np.repeat(first_body, body_count)
+    info_line = frame_line[frame_of_body] + 1 + slot_of_body * (2 + NUM_JOINTS)
+    return frames, frame_of_body, slot_of_body, info_line
+
+
+def _all_25(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
+    """Whether every line a[starts:ends] reads exactly '25' or '25\\r'."""
+    length = ends - starts
+    crlf = (length == 3) & (a[starts + 2] == 13)
+    return bool(np.all((a[starts] == 50) & (a[starts + 1] == 53) & ((length == 2) | crlf)))
+
+
+def _aligned(spaces: np.ndarray, number: np.ndarray, line_start: np.ndarray) -> bool:
+    """Whether space `number` is the first one after `line_start` (for every pair)."""
+    after = spaces[number] > line_start
+    before = spaces[np.maximum(number - 1, 0)] < line_start
+    return bool(np.all(after & (before | (number == 0))))
+
+
+def _parse_xyz(data, a, spaces, line_start, first) -> np.ndarray | None:
+    """x, y, z of joint lines, each from its start to its spaces number first, first + 1 and
+    first + 2: (lines, 3) float64, or None."""
+    if len(first) == 0:
+        return np.zeros((0, 3))
+    ends = np.concatenate([spaces[first], spaces[first + 1], spaces[first + 2]])  # all x, y, z
+    begins = np.concatenate([line_start, ends[: 2 * len(first)] + 1])
+    values, exact = _parse_numbers(a, begins, ends)
+    for i in np.flatnonzero(~exact):  # exponents, long mantissas, junk: as the careful pass
+        token = data[begins[i] : ends[i]]
+        try:
+            values[i] = float(token) if _NUMBER_CHARS.fullmatch(token) else math.nan
+        except ValueError:
+            return None
+    if not np.isfinite(values).all():
+        return None
+    return values.reshape(3, -1).T
+
+
+def _parse_numbers(buf: np.ndarray, begins: np.ndarray, ends: np.ndarray):
+    """Exact vectorised float parsing of decimal tokens buf[begins:ends] such as -0.1974652.
+
+    Each token is read right-aligned into a 16-byte slot, i.e. two little-endian uint64 words,
+    and handled eight characters at a time with SWAR bit tricks, so that every numpy operation
+    runs over one flat array: classify the characters, sum the digits with their place values
+    (the dot counts as a 0 digit, removed afterwards) into an exact integer mantissa < 2**53,
+    and divide once by 10**(digits after the dot), which rounds correctly: the same float64 as
+    Python's float(). Needs text made of `_NUMBER_BYTES` only (all < 0x80) and tokens ending at
+    byte 16 or later. Returns (values, exact); tokens that are not [-]digits[.digits] of 1 to 15
+    characters get exact False.
+    """
+    lengths = ends - begins
+    exact = lengths < _SLOT
+    lengths[~exact] = _SLOT
+    slots = np.ndarray((len(buf) - _SLOT + 1,), f"V{_SLOT}", buf, 0, (1,))
+    words = slots[ends - _SLOT].view(np.uint64).reshape(-1, 2)  # (n, 2), needs ends >= _SLOT
+    inside = _TOKEN_BYTES[lengths].view(np.uint64).reshape(-1, 2)  # 0xFF on the token's bytes
+    x = words ^ (_ONES * _U(0x30))  # digits become 0..9, every other allowed byte >= 10
+    non_digit = ((x | _HIGH) - _ONES * _U(10)) & _HIGH & inside  # 0x80 on non-digits
+    dot = _where_byte(words, ord(".")) & inside
+    digits = x & ~((non_digit >> _U(7)) * _U(0xFF)) & inside
+    # Eight digits per word, first character most significant: pairs, fours, eights.
+    v = (digits * _U(10) + (digits >> _U(8))) & _U(0x00FF00FF00FF00FF)
+    v = (v * _U(100) + (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
+    v = (v * _U(10000) + (v >> _U(32))) & _U(0xFFFFFFFF)
+    mantissa = v[:, 0] * 1e8 + v[:, 1]  # the 15 token columns: exact integer < 10**15
+    negative = buf[begins] == ord("-")
+    count = np.bitwise_count(non_digit & ~dot)
+    others = count[:, 0] + count[:, 1]  # only a leading '-' is allowed
+    count = np.bitwise_count(dot)
+    dots = count[:, 0] + count[:, 1]
+    exact &= (others == negative) & (dots <= 1) & (lengths > dots + negative)
+    exponent = np.frexp(dot.astype(np.float64))[1]  # 8j + 8 for a dot in byte j of a word
+    scale = _DOT_SCALE_0[exponent[:, 0]] * _DOT_SCALE_1[exponent[:, 1]]
+    low = mantissa - np.floor(mantissa / scale) * scale  # the digits after the dot (exact)
+    mantissa = np.where(dots > 0, low + (mantissa - low) / 10, mantissa)  # close the dot's gap
+    return mantissa / (scale - 2 * scale * negative), exact  # scale carries the sign
+
+
+def _where_byte(words: np.ndarray, byte: int) -> np.ndarray:
+    """0x80 on every byte of `words` equal to `byte`, else 0 (exact for bytes < 0x80)."""
+    y = words ^ (_ONES * _U(byte))
+    return ~(((y & _LOW7) + _LOW7) | y | _LOW7)
+
+
+# --- careful path ------------------------------------------------------------------------------
+
+
+def _parse_careful(data: bytes, path: str | os.PathLike, max_bodies: int) -> np.ndarray:
+    """Line-by-line parse: the definition of a valid file, with precise errors."""
+    lines = data.split(b"\n")  # a CR before the LF goes with the other whitespace
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise SkeletonFileError(path, 1, "the file is empty; expected the frame count")
+    cursor = 0  # lines consumed = 1-based number of the current line
+
+    def fields(what: str) -> list[bytes]:
+        nonlocal cursor
+        if cursor >= len(lines):
+            message = f"the file ends early (truncated?): expected {what}"
+            raise SkeletonFileError(path, cursor + 1, message)
+        cursor += 1
+        return lines[cursor - 1].split()
+
+    def count(what: str) -> int:
+        found = fields(what)
+        try:
+            value = int(found[0]) if len(found) == 1 else -1
+        except ValueError:
+            value = -1
+        if value < 0:
+            message = f"expected {what} (an integer >= 0), found {_show(found)}"
+            raise SkeletonFileError(path, cursor, message)
+        return value
+
+    def numbers(what: str, expected: int) -> list[bytes]:
+        found = fields(what)
+        if len(found) != expected:
+            raise SkeletonFileError(
+                path, cursor, f"expected {what}: {expected} numbers, found {len(found)}"
+            )
+        for k, field in enumerate(found):
+            if not _NUMBER_CHARS.fullmatch(field):
+                message = f"field {k + 1} of {what} is {_show([field])}, not a number"
+                raise SkeletonFileError(path, cursor, message)
+        return found
+
+    def coordinate(field: bytes, axis: str, what: str) -> float:
+        try:
+            value = float(field)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            message = f"{axis} of {what} is {_show([field])}, expected a finite number"
+            raise SkeletonFileError(path, cursor, message)
+        return value
+
+    frames = count("the frame count")
+    # A frame takes a line at least: a larger count fails below, at the end of the file.
+    out = np.zeros((min(frames, len(lines)), max_bodies, NUM_JOINTS, 3))
+    for t in range(frames):
+        for m in range(count(f"the body count of frame {t + 1}")):
+            where = f"frame {t + 1}, body {m + 1}"
+            numbers(f"the body line of {where}", BODY_FIELDS)
+            joints = count(f"the joint count of {where}")
+            if joints != NUM_JOINTS:
+                message = f"expected {NUM_JOINTS} joints in {where}, found {joints}"
+                raise SkeletonFileError(path, cursor, message)
+            for j in range(NUM_JOINTS):
+                what = f"joint {j + 1} of {where}"
+                x, y, z = numbers(what, JOINT_FIELDS)[:3]
+                xyz = [coordinate(x, "x", what), coordinate(y, "y", what), coordinate(z, "z", what)]
+                if m < max_bodies:
+                    out[t, m, j] = xyz
+    if cursor < len(lines):
+        raise SkeletonFileError(
+            path,
+            cursor + 1,
+            f"expected the end of the file after the {frames} frames announced on line 1, found "
+            "more lines (is the frame count too small?)",
+        )
+    return out
+
+
+def _show(fields: list[bytes]) -> str:
+    text = b" ".join(fields).decode("ascii", errors="replace")
+    return repr(text[:40] + ("..." if len(text) > 40 else "")) if text else "an empty line"

@@ -1,0 +1,131 @@
+"""Tests for glt.data.store: write_dataset's checks, the format round trip, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from glt.data import store
+from glt.data.preprocess import preprocess
+from glt.data.store import open_dataset, staging_dir, write_dataset
+from glt.errors import DataError
+from glt.layout import NTU, NWUCLA
+
+
+def _clips(lengths=(4, 7, 1, 3), persons=2, joints=25, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(t, persons, joints, 3)).astype(np.float32) for t in lengths]
+
+
+def test_round_trip_of_preprocessed_clips(tmp_path):
+    clips = _clips()
+    out = write_dataset(
+        tmp_path / "ds", clips, [1, 0, 2, 1], ["train", "val", "train", "val"], NTU,
+        names=["a", "b", "c", "d"], info={"subject": [5, 6, 7, 8]}, class_names=["x", "y", "z"],
+        preprocessed=True, metadata={"note": "hi"},
+    )  # fmt: skip
+    ds = open_dataset(out)
+    assert ds.layout == NTU and ds.num_classes == 3 and ds.class_names == ["x", "y", "z"]
+    assert ds.meta["note"] == "hi" and ds.meta["parts"] == {"train": 2, "val": 2}
+    assert ds.meta["frames"] == {"train": 5, "val": 10}
+    train = ds.train
+    assert train.names.tolist() == ["a", "c"] and train.labels.tolist() == [1, 2]
+    assert train.info["subject"].tolist() == [5, 7] and train.lengths.tolist() == [4, 1]
+    np.testing.assert_array_equal(train.clip(1), clips[2])
+    np.testing.assert_array_equal(ds.val.clip(0), clips[1])
+    assert isinstance(train.frames, np.memmap)
+
+
+def test_raw_clips_are_preprocessed(tmp_path):
+    clips = _clips(persons=1, joints=20)
+    for clip in clips:
+        clip[:, 0, 0] += 5  # joint 0 of person 0 present in every frame
+    out = write_dataset(tmp_path / "ds", clips, [0] * 4, ["train"] * 4, NWUCLA, max_frames=5)
+    part = open_dataset(out).train
+    for i, clip in enumerate(clips):
+        np.testing.assert_array_equal(part.clip(i), preprocess(clip, NWUCLA, max_frames=5))
+    assert open_dataset(out).parts == ["train"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(sequences=[]), "no sequences"),
+        (dict(labels=[0, 1]), "4 sequences but 2 labels"),
+        (dict(splits=["train"] * 3), "4 sequences but 4 labels and 3 splits"),
+        (dict(names=["a"]), "4 sequences but 1 names"),
+        (dict(labels=[0, -1, 0, 0]), "0-based"),
+        (dict(splits=["train", "test", "val", "val"]), "unknown split"),
+        (dict(num_classes=2, labels=[0, 1, 2, 0]), "label 2 but only 2 classes"),
+        (dict(info={"subject": [1, 2]}), "info\\['subject'\\]"),
+        (dict(info={"labels": [1, 2, 3, 4]}), "reserved"),
+        (dict(sequences=_clips(joints=20)), "expected \\(T, 2, 25, 3\\)"),
+        (dict(sequences=_clips()[:3] + [np.full((2, 2, 25, 3), np.nan)]), "NaN"),
+        (dict(sequences=_clips()[:3] + [np.zeros((0, 2, 25, 3))]), "no valid frame"),
+    ],
+)
+def test_bad_arguments_are_refused(tmp_path, change, message):
+    args = dict(sequences=_clips(), labels=[0, 1, 0, 1], splits=["train", "val", "val", "train"])
+    args.update(change)
+    with pytest.raises(DataError, match=message):
+        write_dataset(tmp_path / "ds", args.pop("sequences"), args.pop("labels"), args.pop("splits"),
+                      NTU, preprocessed=True, **args)  # fmt: skip
+    assert not (tmp_path / "ds").exists()
+
+
+def test_an_error_mid_write_leaves_no_folder(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.np, "savez", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_dataset(tmp_path / "ds", _clips(), [0] * 4, ["train"] * 4, NTU, preprocessed=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_mid_write_keeps_the_old_folder(tmp_path, monkeypatch):
+    out = write_dataset(tmp_path / "ds", _clips(), [0] * 4, ["train"] * 4, NTU, preprocessed=True)
+    before = (out / "metadata.json").read_text()
+    monkeypatch.setattr(store.np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError("full")))
+    with pytest.raises(OSError):
+        write_dataset(
+            out, _clips(seed=1), [1] * 4, ["val"] * 4, NTU, preprocessed=True, overwrite=True
+        )
+    assert (out / "metadata.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_overwrite(tmp_path):
+    out = write_dataset(tmp_path / "ds", _clips(), [0] * 4, ["train"] * 4, NTU, preprocessed=True)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_dataset(out, _clips(), [0] * 4, ["train"] * 4, NTU, preprocessed=True)
+    write_dataset(out, _clips(seed=1), [1] * 4, ["val"] * 4, NTU, preprocessed=True, overwrite=True)
+    assert open_dataset(out).parts == ["val"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_staging_dir_renames_only_on_success(tmp_path):
+    with staging_dir(tmp_path / "x") as tmp:
+        (tmp / "f").write_text("1")
+        assert not (tmp_path / "x").exists()
+    assert (tmp_path / "x" / "f").read_text() == "1"
+    with pytest.raises(RuntimeError), staging_dir(tmp_path / "y") as tmp:
+        (tmp / "f").write_text("1")
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_open_dataset_explains_what_is_wrong(tmp_path):
+    write_dataset(
+        tmp_path / "ntu" / "xsub", _clips(), [0] * 4, ["train"] * 4, NTU, preprocessed=True
+    )
+    with pytest.raises(FileNotFoundError, match="benchmarks \\['xsub'\\]"):
+        open_dataset(tmp_path / "ntu")
+    with pytest.raises(KeyError, match="no part 'val'"):
+        open_dataset(tmp_path / "ntu" / "xsub").part("val")
+    meta = tmp_path / "ntu" / "xsub" / "metadata.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "format": "other"}))
+    with pytest.raises(DataError, match="format 'other'"):
+        open_dataset(tmp_path / "ntu" / "xsub")
