@@ -709,7 +709,8 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=_cli)
 
 
-def _parse_model_overrides(items: list[str]) -> dict:
+def parse_model_overrides(items: list[str]) -> dict:
+    """`--model KEY=VALUE` items as GLTConfig overrides (values read as JSON when they parse)."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -732,7 +733,7 @@ def _cli(args: argparse.Namespace) -> int:
         args.data,
         args.out,
         args.preset,
-        model=_parse_model_overrides(args.model),
+        model=parse_model_overrides(args.model),
         resume=args.resume,
         progress=not args.quiet,
         **options,
