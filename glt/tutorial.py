@@ -113,8 +113,11 @@ def run(
 
 def export_html(notebook: Path, folder: Path) -> Path:
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
+    # Progress bars print many updates; coalescing shows each bar once, as Jupyter does.
+    config = Config({"CoalesceStreamsPreprocessor": {"enabled": True}})
+    body, _ = HTMLExporter(config=config).from_filename(str(notebook))
     page = folder / f"{notebook.stem}.html"
     page.write_text(body, encoding="utf-8")
     return page
