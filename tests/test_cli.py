@@ -1,0 +1,23 @@
+"""The `glt` command line: every verb is registered and bad input gives one clear line."""
+
+import pytest
+
+from glt.cli import build_parser, main
+
+VERBS = ["synth", "prepare", "pretrain", "linear", "knn", "semi", "finetune", "transfer", "test", "ablate"]
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([verb, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: glt" in capsys.readouterr().out
+
+
+def test_missing_data_is_one_clear_line_not_a_traceback(tmp_path, capsys):
+    code = main(["pretrain", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("glt pretrain: error:") and "nowhere" in err
+    assert "Traceback" not in err
