@@ -16,7 +16,9 @@ The run folder:
 
     config.json     the full configuration (model and training), written when the run starts
     checkpoint.pt   written atomically after every epoch (`glt.checkpoint`)
-    metrics.jsonl   one row per epoch: loss and its four terms, lr, grad norm, samples/s, ...
+    metrics.jsonl   one row per epoch ({"kind": "epoch", ...}: loss and its four terms, lr, grad
+                    norm, samples/s, ...) and, at step 1 and every `log_every` steps, a row {"kind": "step",
+                    ...} with the loss and its terms of that single step (`load_metrics(kind=)`)
     loss.png        the loss curves, redrawn after every epoch
 
 Reproducibility: the batches of epoch e depend only on (seed, e), the augmentation of clip i only
@@ -68,7 +70,9 @@ TRAIN_PRESETS: dict[str, dict] = {
 }
 
 # Settings a resumed run may change: they do not change what one step computes.
-RUNTIME_FIELDS = ("data", "epochs", "max_steps", "workers", "device", "compile", "bf16")
+RUNTIME_FIELDS = (
+    "data", "epochs", "max_steps", "workers", "device", "compile", "bf16", "log_every",
+)  # fmt: skip
 
 LOSS_TERMS = ("dir_global", "dir_joint", "mag_global", "mag_joint")
 
@@ -103,6 +107,7 @@ class PretrainConfig:
     device: str = "auto"  # "auto": this rank's GPU if there is one, else the CPU
     compile: bool = False  # torch.compile the model
     bf16: bool = True  # bf16 autocast on CUDA (the CPU always runs float32)
+    log_every: int = 10  # a "step" row in metrics.jsonl at step 1 and every this many (0: none)
 
     def __post_init__(self):
         if isinstance(self.model, dict):
@@ -125,6 +130,7 @@ class PretrainConfig:
                 ),
                 ("bucket_pool", self.bucket_pool >= 1, "must be at least 1"),
                 ("max_steps", self.max_steps >= 0, "must be >= 0"),
+                ("log_every", self.log_every >= 0, "must be >= 0"),
             )
             if not ok
         ]
@@ -459,14 +465,20 @@ def _run(config: PretrainConfig, out_dir: Path, ctx: distributed.Context, progre
         )
     dataset = ClipDataset(part, PretrainTransform(config, layout), seed=config.seed)
     loader, sampler = build_loader(config, dataset, ctx)
-    history = _restore_metrics(out_dir, step) if ctx.is_main else []
+    restored = _restore_metrics(out_dir, step) if ctx.is_main else []
+    history = [row for row in restored if _kind(row) == "epoch"]
+    step_rows = [row for row in restored if _kind(row) == "step"]
 
     if ctx.is_main and progress:
         tqdm.write(_banner(config, net, ctx, len(part), epoch, step))
     while epoch < config.epochs and not (config.max_steps and step >= config.max_steps):
         sampler.set_epoch(epoch, start_batch)
         dataset.set_epoch(epoch)
-        row, step = _train_epoch(model, loader, optimizer, config, ctx, epoch, step, progress)
+        position = (start_batch, len(sampler.sampler))
+        row, step = _train_epoch(
+            model, loader, optimizer, config, ctx, epoch, step, progress, position, out_dir,
+            step_rows,
+        )  # fmt: skip
         batches_done = start_batch + row["batches"]
         finished = batches_done == len(sampler.sampler)
         if not finished:
@@ -486,7 +498,7 @@ def _run(config: PretrainConfig, out_dir: Path, ctx: distributed.Context, progre
             )
             history.append(row)
             _append_metrics(out_dir, row)
-            _save_plot(out_dir / PLOT_FILE, history)
+            _save_plot(out_dir / PLOT_FILE, history + step_rows)
             if progress:
                 tqdm.write(_epoch_line(row, config.epochs))
     distributed.barrier()
@@ -503,9 +515,16 @@ def _run(config: PretrainConfig, out_dir: Path, ctx: distributed.Context, progre
     }
 
 
-def _train_epoch(model, loader, optimizer, config, ctx, epoch, step, progress) -> tuple[dict, int]:
+def _train_epoch(
+    model, loader, optimizer, config, ctx, epoch, step, progress, position, out_dir, step_rows
+) -> tuple[dict, int]:
     """Train over this rank's batches of one epoch (or until max_steps); return its metrics row
-    (reduced over the ranks) and the new global step."""
+    (reduced over the ranks) and the new global step.
+
+    position: (batches of this epoch done before, batches per epoch), for the fractional epoch
+    of the step rows that are written (rank 0) to out_dir's metrics and appended to step_rows
+    every config.log_every steps.
+    """
     model.train()
     device = ctx.device
     sums = torch.zeros(len(LOSS_TERMS) + 2, dtype=torch.float64, device=device)
@@ -525,9 +544,25 @@ def _train_epoch(model, loader, optimizer, config, ctx, epoch, step, progress) -
         lr = learning_rate(config, epoch, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        sums += train_step(model, batch, optimizer, config, device)
+        stats = train_step(model, batch, optimizer, config, device)
+        sums += stats
         step += 1
         batches += 1
+        if config.log_every and (step % config.log_every == 0 or step == 1):  # all ranks reduce
+            values = distributed.all_reduce_sum(stats.clone()).tolist()
+            if ctx.is_main:
+                done, per_epoch = position
+                step_row = {
+                    "kind": "step",
+                    "epoch": epoch + (done + batches) / max(per_epoch, 1),
+                    "step": step,
+                    "loss": values[0],
+                    **dict(zip(LOSS_TERMS, values[1:5], strict=True)),
+                    "grad_norm": values[5],
+                    "lr": lr,
+                }
+                step_rows.append(step_row)
+                _append_metrics(out_dir, step_row)
         samples += len(batch["lengths"])
         bar.update()
         now = time.perf_counter()
@@ -545,6 +580,7 @@ def _train_epoch(model, loader, optimizer, config, ctx, epoch, step, progress) -
     seconds = time.perf_counter() - started
     means = (sums / max(batches, 1)).tolist()  # every rank takes the same number of steps
     row = {
+        "kind": "epoch",
         "epoch": epoch + 1,
         "step": step,
         "batches": batches,
@@ -584,8 +620,19 @@ def _epoch_line(row: dict, epochs: int) -> str:
 # --- metrics and the loss plot ----------------------------------------------------------------------
 
 
-def load_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """The rows of RUN_DIR/metrics.jsonl ([] if none); a torn last line is ignored."""
+def _kind(row: dict) -> str:
+    """The kind of a metrics row, "epoch" or "step" (older rows have none: epoch rows)."""
+    return row.get("kind", "epoch")
+
+
+def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list[dict]:
+    """The rows of RUN_DIR/metrics.jsonl ([] if none); a torn last line is ignored.
+
+    kind: "epoch" (default) the per-epoch rows, "step" the rows logged every `log_every` steps,
+    None all rows in file order. Rows without a "kind" (older runs) are epoch rows.
+    """
+    if kind not in ("epoch", "step", None):
+        raise GLTError(f"load_metrics: kind must be 'epoch', 'step' or None, not {kind!r}")
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
@@ -595,7 +642,7 @@ def load_metrics(run_dir: str | os.PathLike) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             break
-    return rows
+    return rows if kind is None else [row for row in rows if _kind(row) == kind]
 
 
 def _append_metrics(run_dir: Path, row: dict) -> None:
@@ -605,7 +652,7 @@ def _append_metrics(run_dir: Path, row: dict) -> None:
 
 def _restore_metrics(run_dir: Path, step: int) -> list[dict]:
     """Keep the rows up to the checkpoint's step (a killed run may have written later ones)."""
-    rows = [row for row in load_metrics(run_dir) if row["step"] <= step]
+    rows = [row for row in load_metrics(run_dir, kind=None) if row["step"] <= step]
     with atomic_write(run_dir / METRICS_FILE, "w") as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
     return rows
@@ -620,14 +667,32 @@ def _save_plot(path: Path, metrics: list[dict]) -> None:
     plt.close(fig)
 
 
-def plot_loss(metrics: list[dict]):
-    """The pretraining curves from metrics rows: total loss, and its direction and magnitude
-    terms (joint and global tokens), against the epoch. Returns a matplotlib Figure."""
+def plot_loss(metrics: list[dict], *, chance: float | None = None):
+    """The pretraining curves from metrics rows (`load_metrics(run, kind=None)`): total loss, and
+    its direction and magnitude terms (joint and global tokens), against the epoch. Epoch rows
+    are drawn as points joined by lines (epoch means), step rows, if any, as thin lines behind
+    them; `chance`, if given, as a dotted line on the loss panel. Returns a matplotlib Figure."""
+    from matplotlib.ticker import MaxNLocator
+
     from glt.viz import training_curves
 
-    fig = training_curves(metrics, ["loss", LOSS_TERMS], x="epoch", title="MPDP pretraining")
-    fig.axes[0].set_ylabel("loss (weighted sum)")
-    fig.axes[1].set_ylabel("cross-entropy per term")
+    epochs = [row for row in metrics if _kind(row) == "epoch"]
+    steps = [row for row in metrics if _kind(row) == "step"]
+    fig = training_curves(
+        epochs or steps, ["loss", LOSS_TERMS], x="epoch", title="MPDP pretraining",
+        steps=steps if epochs else None,
+    )  # fmt: skip
+    loss_ax, terms_ax = fig.axes[:2]
+    loss_ax.set_ylabel("loss (weighted sum)")
+    terms_ax.set_ylabel("cross-entropy per term")
+    if chance is not None:
+        line = loss_ax.axhline(chance, color="grey", ls=":", label="chance level")
+        legend = loss_ax.get_legend()
+        handles = legend.legend_handles if legend is not None else []
+        loss_ax.legend(handles=[*handles, line], fontsize=7)
+    for ax in (loss_ax, terms_ax):
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 
@@ -705,6 +770,8 @@ def add_commands(subparsers) -> None:
     r.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
     r.add_argument("--no-bf16", dest="bf16", action="store_const", const=False,
                    help="float32 on CUDA instead of bf16 autocast")  # fmt: skip
+    r.add_argument("--log-every", type=int, metavar="N",
+                   help="write the loss of step 1 and every N-th step to metrics.jsonl (default 10; 0: off)")  # fmt: skip
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli)
 

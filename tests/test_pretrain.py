@@ -64,7 +64,7 @@ def test_cli_run_writes_run_folder(data, tmp_path):
     out = tmp_path / "run"
     argv = ["pretrain", "--data", str(data), "--out", str(out), "--preset", "tiny", "--quiet"]
     argv += ["--epochs", "3", "--batch-size", "8", "--lr", "2e-3", "--workers", "0"]
-    argv += ["--model", "depth=1", "--model", "num_frames=40"]
+    argv += ["--model", "depth=1", "--model", "num_frames=40", "--log-every", "4"]
     assert main(argv) == 0
 
     config = json.loads((out / "config.json").read_text())
@@ -73,6 +73,7 @@ def test_cli_run_writes_run_folder(data, tmp_path):
     rows = load_metrics(out)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert [r["step"] for r in rows] == [3, 6, 9]  # 24 clips, batch 8
+    assert [r["step"] for r in load_metrics(out, kind="step")] == [1, 4, 8]
     losses = [r["loss"] for r in rows]
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < losses[0] - 0.5, losses  # it learns
@@ -270,3 +271,58 @@ def test_benchmark_script_runs_on_cpu(tmp_path):
     assert result["samples_per_s"] > 0 and math.isfinite(result["loss"])
     assert result["peak_memory_gb"] is None  # measured on CUDA only
     assert "| samples_per_s |" in out.with_suffix(".md").read_text()
+
+
+def test_step_rows_are_logged_and_survive_resume_exactly(data, tmp_path):
+    """log_every=1: one step row per step beside the epoch rows; a resumed run keeps exactly
+    the step rows of an uninterrupted one (rows written after the checkpoint are dropped)."""
+    run = {**RUN, "batch_size": 12, "log_every": 1}  # 2 steps per epoch
+    pretrain(data, tmp_path / "full", "tiny", model=SMALL, epochs=2, **run)
+    full_steps = load_metrics(tmp_path / "full", kind="step")
+    assert [r["step"] for r in full_steps] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in full_steps] == [0.5, 1.0, 1.5, 2.0]  # fractional epochs
+    assert all(r["kind"] == "step" and math.isfinite(r["loss"]) for r in full_steps)
+    epochs = load_metrics(tmp_path / "full")  # default: epoch rows only, as before
+    assert [r["kind"] for r in epochs] == ["epoch", "epoch"]
+    assert epochs[0]["loss"] == pytest.approx((full_steps[0]["loss"] + full_steps[1]["loss"]) / 2)
+    assert len(load_metrics(tmp_path / "full", kind=None)) == 6
+
+    mid = tmp_path / "mid"
+    pretrain(data, mid, "tiny", model=SMALL, epochs=2, max_steps=3, **run)
+    with open(mid / "metrics.jsonl", "a") as f:  # a killed run wrote a step past its checkpoint
+        f.write(json.dumps({"kind": "step", "epoch": 2.0, "step": 4, "loss": 99.0}) + "\n")
+    resumed = pretrain(None, mid, resume=True, max_steps=0, **run)
+    assert [r["loss"] for r in load_metrics(mid, kind="step")] == [r["loss"] for r in full_steps]
+    assert [r["partial"] for r in resumed["history"] if "partial" in r] == [True]
+    assert all(r["kind"] == "epoch" for r in resumed["history"])
+
+    quiet = pretrain(
+        data, tmp_path / "off", "tiny", model=SMALL, epochs=1, **{**run, "log_every": 0}
+    )
+    assert load_metrics(tmp_path / "off", kind="step") == [] and quiet["history"]
+    with pytest.raises(GLTError):
+        load_metrics(tmp_path / "off", kind="steps")
+
+
+def test_load_metrics_reads_rows_without_kind(tmp_path):
+    terms = {"dir_global": 2.0, "dir_joint": 2.0, "mag_global": 1.0, "mag_joint": 1.5}
+    rows = [
+        {"epoch": 1, "step": 3, "loss": 2.0, **terms},
+        {"epoch": 2, "step": 6, "loss": 1.5, **terms},
+    ]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_metrics(tmp_path) == rows
+    assert load_metrics(tmp_path, kind="step") == []
+    fig = plot_loss(rows, chance=6.4)
+    assert fig.axes[0].get_lines()[-1].get_ydata()[0] == 6.4
+
+
+def test_plot_loss_draws_step_rows_behind_epoch_means():
+    terms = {"dir_global": 2.0, "dir_joint": 2.0, "mag_global": 1.0, "mag_joint": 1.5}
+    rows = [{"kind": "step", "epoch": s / 4, "step": s, "loss": 5.0 - s / 4, **terms}
+            for s in range(1, 5)]  # fmt: skip
+    rows.append({"kind": "epoch", "epoch": 1, "step": 4, "loss": 4.4, **terms})
+    fig = plot_loss(rows)
+    assert len(fig.axes[0].get_lines()) == 2  # thin step line + epoch mean
+    assert len(fig.axes[1].get_lines()) == 8
+    assert fig.axes[0].get_xlabel() == "epoch"

@@ -178,3 +178,110 @@ def test_token_names_follow_the_model_token_order():
     assert names[NTU.token(20, 1)] == "spine at the sh. p2"
     assert names[NTU.token(3, 0)] == "head p1"
     assert viz.token_names(NWUCLA)[NWUCLA.center] == "shoulder centre"
+
+
+# --- data and target figures (notebooks 01 and 03) ----------------------------------------------
+
+
+def test_global_translation_one_panel_per_present_person():
+    clip = _two_person_clip(12)
+    fig = viz.global_translation(clip, NTU, length=8, title="t")
+    (ax,) = panels(fig)  # the absent second person gets no panel
+    assert ax.get_title() == "person 1: global translation"
+    assert len(ax.lines) == 3 and len(ax.lines[0].get_xdata()) == 8
+    assert_labelled(fig)
+    clip[:, 1] = 0.2
+    assert len(panels(viz.global_translation(clip, NTU))) == 2
+
+
+def test_shoulder_top_view_grid_and_shared_colorbar():
+    before = _two_person_clip(30)
+    before[:, 1] = 0.1
+    after = before.copy()
+    fig = viz.shoulder_top_view(before, after, NTU, length=20, max_lines=10)
+    axes = panels(fig)
+    assert len(axes) == 4 and len(colorbars(fig)) == 1  # 2 persons x (before, after)
+    assert axes[0].get_title() == "person 1, before alignment (camera view)"
+    assert axes[3].get_title() == "person 2, after alignment"
+    assert axes[0].get_xlabel() == "x (m)" and axes[0].get_ylabel() == "z (m, depth)"
+    assert len(axes[0].lines) == 2 * 10  # a segment and a dot per drawn frame
+    assert colorbars(fig)[0].get_ylabel() == "frame"
+    assert_labelled(fig)
+    with pytest.raises(ValueError):
+        viz.shoulder_top_view(before, after[:5], NTU)
+
+
+def test_length_histogram():
+    fig = viz.length_histogram(np.arange(10, 110), "Clip lengths")
+    (ax,) = panels(fig)
+    assert ax.get_title() == "Clip lengths"
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(59.5)  # the mean
+    assert_labelled(fig)
+    with pytest.raises(ValueError):
+        viz.length_histogram([])
+
+
+def test_resampling_comparison_speed_shrinks_with_the_stretch():
+    t = np.linspace(0, 1, 40)
+    natural = np.stack([t, np.sin(3 * t), 0 * t], axis=1)
+    stretched = np.stack(
+        [np.linspace(0, 1, 80), np.sin(3 * np.linspace(0, 1, 80)), 0 * t.repeat(2)], 1
+    )
+    fig = viz.resampling_comparison({"natural": natural, "x2": stretched}, joint="wrist")
+    height, speed = panels(fig)
+    assert height.get_ylabel() == "wrist y (m)" and speed.get_xlabel() == "fraction of the clip"
+    assert [line.get_label() for line in speed.lines] == ["natural", "x2"]
+    ratio = speed.lines[0].get_ydata().mean() / speed.lines[1].get_ydata().mean()
+    assert ratio == pytest.approx(79 / 39, rel=0.05)
+    assert_labelled(fig)
+    with pytest.raises(ValueError):
+        viz.resampling_comparison({"bad": np.zeros((5, 2))})
+
+
+def test_displacement_target_maps_one_colorbar_per_column():
+    rng = np.random.default_rng(0)
+    direction, magnitude = rng.integers(0, 27, (20, 3, 4)), rng.integers(0, 16, (20, 3, 4))
+    fig = viz.displacement_target_maps(direction, magnitude, [1, 5, 10], list("abcd"), title="x")
+    axes = panels(fig)
+    assert len(axes) == 6 and len(colorbars(fig)) == 2
+    assert axes[0].get_title() == "direction, interval r = 1"
+    assert axes[5].get_title() == "magnitude, interval r = 10"
+    assert axes[0].get_images()[0].get_array().shape == (4, 20)  # tokens down, frames across
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == list("abcd")
+    assert_labelled(fig)
+    with pytest.raises(ValueError, match="labels"):
+        viz.displacement_target_maps(direction, magnitude, [1, 5, 10], list("abc"))
+
+
+def test_magnitude_targets_groups_tokens_by_person():
+    magnitude = np.full((15, 2, NTU.num_tokens), 15)
+    for j in range(NTU.num_joints):  # person 1 present, person 2 absent (class 15)
+        magnitude[:, :, NTU.token(j, 0)] = j % 14
+    fig = viz.magnitude_targets(magnitude, [1, 5], NTU)
+    axes = panels(fig)
+    assert len(axes) == 2 and len(colorbars(fig)) == 1
+    assert [ax.get_title() for ax in axes] == ["magnitude class, r = 1", "magnitude class, r = 5"]
+    image = axes[0].get_images()[0].get_array()
+    assert image.shape == (NTU.num_tokens, 15)
+    np.testing.assert_array_equal(image[: NTU.num_joints, 0], np.arange(NTU.num_joints) % 14)
+    labels = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert "p1 head" in labels and "person 2 (absent)" in labels
+    assert_labelled(fig)
+
+
+def test_attention_grid_marks_the_padding():
+    maps = np.random.default_rng(0).dirichlet(np.ones(8), size=(1, 2, 8))
+    fig = viz.attention_grid(maps, "temporal", length=5)
+    for ax in panels(fig):
+        assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"][0] == 4.5
+
+
+def test_training_curves_with_step_rows():
+    epochs = [{"epoch": e, "loss": 3.0 / e} for e in (1, 2)]
+    steps = [{"epoch": s / 4, "loss": 4.0 - s / 4} for s in range(1, 9)]
+    fig = viz.training_curves(epochs, ["loss"], steps=steps)
+    (ax,) = panels(fig)
+    thin, means = ax.lines
+    assert len(thin.get_xdata()) == 8 and len(means.get_xdata()) == 2
+    assert thin.get_color() == means.get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["logged steps", "epoch means"]
