@@ -1,4 +1,4 @@
-"""The supplementary's ablations (REFERENCE §6): Table A (natural speed vs fixed-length sampling)
+"""The supplementary's ablations (method §6): Table A (natural speed vs fixed-length sampling)
 and Table B (pretraining on corrupted joints), each row a whole pretraining + linear evaluation.
 
     glt ablate --data DATA_DIR --out OUT [--table a|b|both] [--preset tiny|paper] [--rows ...]
@@ -73,7 +73,7 @@ RUN_DIR, EVAL_DIR = "run", "eval"
 PAPER_SOURCE = (
     "Kim et al., Global-local Motion Transformer for Unsupervised Skeleton-based Action "
     "Learning, ECCV 2022, supplementary Tables A and B: NTU-60 linear evaluation, top-1 (%) "
-    "(REFERENCE §6)"
+    "(method §6)"
 )
 
 
@@ -139,7 +139,7 @@ TABLE_B = AblationTable(
 
 TABLES = {"a": TABLE_A, "b": TABLE_B}
 
-# Linear-evaluation settings per preset. paper: REFERENCE §5. tiny (CPU): the train features are
+# Linear-evaluation settings per preset. paper: method §5. tiny (CPU): the train features are
 # encoded once (no augmentation), which makes the 100 epochs of the head cost almost nothing.
 EVAL_PRESETS: dict[str, dict] = {
     "paper": {"epochs": 120, "batch_size": 1024, "lr": 3e-3, "augment": True},
@@ -581,7 +581,7 @@ def table_markdown(rows: Sequence[dict]) -> str:
     lines += [
         "",
         "Last: the last epoch of the linear evaluation. Best: the best test top-1 over the epochs "
-        "after the first half, as the authors' code reports it (REFERENCE §5).",
+        "after the first half, as the authors' code reports it (method §5).",
         f"Paper numbers: {PAPER_SOURCE}.",
     ]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """Bridges to the authors' public code: state dicts, model input, and logit/target layouts.
 
-State dicts (REFERENCE §3, §4, §5). The authors' modules and ours correspond one to one:
+State dicts (method §3, §4, §5). The authors' modules and ours correspond one to one:
 
     theirs (model/transformer.py, pretrain.py, downstream.py)     ours (glt.model, glt.mpdp)
     ST_Transformer                  (what `Pretrain.save` writes)  GLTransformer
@@ -32,7 +32,7 @@ from glt.layout import NTU, SkeletonLayout
 from glt.model import GLTClassifier, GLTConfig, GLTransformer, frame_mask, sinusoidal_table
 from glt.mpdp import PretrainModel
 
-PAD_VALUE = 99.9  # the authors' pad sentinel (REFERENCE §2 step 4)
+PAD_VALUE = 99.9  # the authors' pad sentinel (method §2 step 4)
 
 # Our encoder's submodule names -> theirs; Attention (qkv, proj), FeedForward (fc1, fc2) and
 # the MLP's indices are named alike.

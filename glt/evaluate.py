@@ -1,9 +1,9 @@
-"""Evaluation protocols (REFERENCE §5) and their command-line verbs.
+"""Evaluation protocols (method §5) and their command-line verbs.
 
 Every protocol fits on the train part of a prepared dataset and tests on its val part:
 
     linear     frozen encoder, features averaged over valid frames, one Linear(W, classes);
-               Adam lr 3e-3, batch 1024, 120 epochs, interpolation augmentation (REFERENCE §5).
+               Adam lr 3e-3, batch 1024, 120 epochs, interpolation augmentation (method §5).
                Without augmentation the train features are computed once and cached (fast path).
     knn        frozen features, cosine similarity, weighted k-nearest-neighbour vote.
     semi       a class-balanced labelled fraction (1 %, 10 %) of the train clips; fine-tunes the
@@ -111,7 +111,7 @@ class EvalResult:
             lines += [
                 "",
                 "top-1/top-5: last epoch. Best: the best test top-1 over the epochs after the "
-                "first half, as the authors' code reports it (REFERENCE §5).",
+                "first half, as the authors' code reports it (method §5).",
             ]
         return "\n".join(lines) + "\n"
 
@@ -131,7 +131,7 @@ def confusion_counts(pred, labels, num_classes: int) -> np.ndarray:
 
 
 def best_epoch(metrics: Sequence[dict], key: str = "test_top1") -> dict:
-    """The authors' number (REFERENCE §5): the best `key` over the evaluated epochs after the
+    """The authors' number (method §5): the best `key` over the evaluated epochs after the
     first half (epoch > 60 of 120; all epochs when only the first half was evaluated)."""
     rows = [m for m in metrics if m.get(key) is not None]
     last = max(m["epoch"] for m in rows)
@@ -179,7 +179,7 @@ def _load_run_encoder(run: str | Path) -> GLTransformer:
 
 
 def linear_eval_transform(layout: SkeletonLayout, max_frames: int) -> Augment:
-    """The linear-evaluation augmentation (REFERENCE §5): temporal interpolation only."""
+    """The linear-evaluation augmentation (method §5): temporal interpolation only."""
     return Augment(layout, interpolate=True, shear=False, max_frames=max_frames)
 
 
@@ -228,7 +228,7 @@ def linear_eval(
     workers: int = 0,
     progress: bool = True,
 ) -> EvalResult:
-    """Linear evaluation (REFERENCE §5): a Linear(W, classes) on frozen, frame-averaged features.
+    """Linear evaluation (method §5): a Linear(W, classes) on frozen, frame-averaged features.
 
     Adam(lr), `epochs` epochs of shuffled mini-batches of `batch_size`, tested every epoch.
     augment=True (the authors' setting) re-encodes the train clips every epoch with temporal
@@ -522,7 +522,7 @@ def semi_supervised(
 
 
 def transfer(run: str | Path, dataset: PreparedDataset, **kw) -> EvalResult:
-    """Transfer (REFERENCE §5, §7): the encoder pretrained in `run` (on dataset A), linear
+    """Transfer (method §5, §7): the encoder pretrained in `run` (on dataset A), linear
     evaluation on `dataset` (B). Both must have the same token layout. `kw` goes to `linear_eval`."""
     encoder = _load_run_encoder(run)
     check_layout(encoder.config, dataset.layout, f"{dataset.root} (the transfer target)")
@@ -846,7 +846,7 @@ def add_commands(subparsers) -> None:
     """Add the verbs linear, knn, semi, finetune, transfer and test to the `glt` command line."""
     p = subparsers.add_parser(
         "linear",
-        help="linear evaluation of a frozen encoder (REFERENCE §5)",
+        help="linear evaluation of a frozen encoder (method §5)",
         description="Linear evaluation: frozen encoder, one Linear on frame-averaged features.",
     )
     _common(p)

@@ -1,8 +1,8 @@
 """What a frozen encoder computes over a dataset: pooled clip features and averaged attention.
 
-- `extract_features`: the representation every evaluation protocol starts from (REFERENCE §5):
+- `extract_features`: the representation every evaluation protocol starts from (method §5):
   the encoder output (B, T, W) averaged over each clip's valid frames -> one (W,) vector per clip.
-- `AttentionAverage` / `average_attention`: the supplementary's Figs. B and C (REFERENCE §6):
+- `AttentionAverage` / `average_attention`: the supplementary's Figs. B and C (method §6):
   temporal (T x T) and spatial (J x J) attention maps per block and head, averaged over clips.
   Padding never dilutes the average: a temporal entry (query q, key k) is averaged over the clips
   where both q and k are valid frames; a spatial map is averaged over the valid frames of all
@@ -64,7 +64,7 @@ def clip_dataset(
     """A `ClipDataset` over `data` whose clips never exceed `max_frames` (the encoder's T).
 
     Longer clips are cropped to their first `max_frames` frames (after `transform`), as the
-    authors' data pipeline keeps at most 300 frames (REFERENCE §1).
+    authors' data pipeline keeps at most 300 frames (method §1).
     """
     epoch = 0
     if isinstance(data, ClipDataset):
@@ -109,7 +109,7 @@ def extract_features(
     progress: bool = True,
     desc: str = "features",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clip features of a frozen encoder (REFERENCE §5) -> (features (N, W) float32, labels (N,)).
+    """Clip features of a frozen encoder (method §5) -> (features (N, W) float32, labels (N,)).
 
     data: a part of a prepared dataset (`open_dataset(dir).val`) or a `ClipDataset`.
     transform: an augmentation `transform(clip, generator)` (e.g. `Augment(layout, shear=False)`);

@@ -1,6 +1,6 @@
 """Skeleton layouts: which joints a dataset has, how they connect, and which ones the method uses.
 
-GL-Transformer needs three joints of every skeleton (REFERENCE §2): a centre joint that
+GL-Transformer needs three joints of every skeleton (method §2): a centre joint that
 coordinates are taken relative to (its slot then carries the global translation), and the two
 shoulders used to align the view. A `SkeletonLayout` names them, together with the joints, the
 bones (for drawing) and the number of persons. NTU RGB+D and NW-UCLA are presets; any other

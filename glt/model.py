@@ -1,4 +1,4 @@
-"""The GL-Transformer encoder (REFERENCE §3), its configuration, and helpers to size it.
+"""The GL-Transformer encoder (method §3), its configuration, and helpers to size it.
 
 Shape letters, used in every comment and einops pattern of this package's model code:
 
@@ -7,9 +7,9 @@ Shape letters, used in every comment and einops pattern of this package's model 
 
 A clip enters as (B, T, M, V, C) (or already as tokens, (B, T, J, C)) together with its true
 lengths (B,); frames at index >= length are padding. Token j = joint * M + person, as in the
-authors' code, so the global-translation tokens are `centre * M + m` (REFERENCE §2, §3).
+authors' code, so the global-translation tokens are `centre * M + m` (method §2, §3).
 
-One block (REFERENCE §3), on x (B, T, J, D), with P the block's positional embedding (T, J, D):
+One block (method §3), on x (B, T, J, D), with P the block's positional embedding (T, J, D):
 
     x = x + P                                      # before the spatial attention
     x = x + DropPath(SpatialMHA(LN(x)))            # over the J tokens of each frame
@@ -25,7 +25,7 @@ Quirks of the authors' code that are reproduced here (and named where they happe
   on the temporal and feed-forward branches whole clips.
 
 `pos_emb="sinusoidal"` replaces P_b with the fixed sin/cos tables of the authors' ablation
-(REFERENCE §7): a spatial table (J, D) before the spatial attention and a temporal table (T, W)
+(method §7): a spatial table (J, D) before the spatial attention and a temporal table (T, W)
 before the temporal attention, the same in every block.
 """
 
@@ -47,7 +47,7 @@ POS_EMB_KINDS = ("learned", "sinusoidal")
 
 @dataclass
 class GLTConfig:
-    """Sizes and regularisation of a GL-Transformer; the defaults are the paper's (REFERENCE §3).
+    """Sizes and regularisation of a GL-Transformer; the defaults are the paper's (method §3).
 
     The skeleton enters only through `num_joints`, `num_persons` and `center_joint` (whose slot
     carries the global translation); build those from a `SkeletonLayout` with `from_layout`.
@@ -66,8 +66,8 @@ class GLTConfig:
     dropout: float = 0.1  # after the embedding, the attention projections and the FFN
     attn_dropout: float = 0.1  # on the attention weights
     drop_path: float = 0.1  # largest stochastic-depth rate; block i uses linspace(0, it, depth)[i]
-    pos_emb: str = "learned"  # "learned" (P_b per block) or "sinusoidal" (fixed, REFERENCE §7)
-    intervals: tuple[int, ...] = (1, 5, 10)  # MPDP intervals (REFERENCE §4), used by glt.mpdp
+    pos_emb: str = "learned"  # "learned" (P_b per block) or "sinusoidal" (fixed, method §7)
+    intervals: tuple[int, ...] = (1, 5, 10)  # MPDP intervals (method §4), used by glt.mpdp
 
     def __post_init__(self):
         self.intervals = tuple(int(r) for r in self.intervals)
@@ -142,7 +142,7 @@ class GLTConfig:
 
 
 PRESETS: dict[str, dict] = {
-    # The published model (REFERENCE §3): about 199M parameters with the NTU layout.
+    # The published model (method §3): about 199M parameters with the NTU layout.
     "paper": {},
     # For CPU tests, CI and the tutorial: same structure and frame budget, W = 50 * 4 = 200
     # (the size of the authors' fixture). No dropout on the attention weights: with it,
@@ -165,7 +165,7 @@ class AttentionMaps:
 
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
-    """The fixed sin/cos encoding (length, dim) of the authors' ablation (REFERENCE §7).
+    """The fixed sin/cos encoding (length, dim) of the authors' ablation (method §7).
 
     table[p, 2i] = sin(p / 10000^(2i/dim)), table[p, 2i+1] = cos(p / 10000^(2i/dim)).
     """
@@ -183,7 +183,7 @@ def frame_mask(lengths: torch.Tensor, num_frames: int) -> torch.Tensor:
 
 
 def pool_valid(features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean of features (B, T, W) over each clip's valid frames -> (B, W) (REFERENCE §5).
+    """Mean of features (B, T, W) over each clip's valid frames -> (B, W) (method §5).
 
     `lengths=None` averages all frames. Pad frames never enter, whatever they hold.
     """
@@ -215,7 +215,7 @@ class Attention(nn.Module):
     """Multi-head self-attention over a sequence (N, L, E), with an optional key mask (N, L).
 
     The fast path calls `F.scaled_dot_product_attention`; with `return_attention=True` it uses
-    an explicit softmax with the authors' masking (masked keys get score -1e9, REFERENCE §3)
+    an explicit softmax with the authors' masking (masked keys get score -1e9, method §3)
     and also returns the weights (N, H, L, L). Both give the same output.
     """
 
@@ -248,7 +248,7 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Linear(W, hidden), GELU, Dropout, Linear(hidden, W), Dropout (REFERENCE §3)."""
+    """Linear(W, hidden), GELU, Dropout, Linear(hidden, W), Dropout (method §3)."""
 
     def __init__(self, dim: int, hidden: int, dropout: float):
         super().__init__()
@@ -261,7 +261,7 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """One GL-Transformer block: spatial MHA, temporal MHA, feed-forward (REFERENCE §3)."""
+    """One GL-Transformer block: spatial MHA, temporal MHA, feed-forward (method §3)."""
 
     def __init__(self, config: GLTConfig, drop_path: float):
         super().__init__()
@@ -312,7 +312,7 @@ class Block(nn.Module):
 
 
 class GLTransformer(nn.Module):
-    """The GL-Transformer encoder (REFERENCE §3): skeleton clips -> per-frame features (B, T, W).
+    """The GL-Transformer encoder (method §3): skeleton clips -> per-frame features (B, T, W).
 
     Embedding (`embed_global` for the global-translation tokens, `embed` for the others), dropout,
     `depth` blocks, LayerNorm(W), then an MLP Linear-GELU-LayerNorm-Linear-GELU-LayerNorm.
@@ -399,7 +399,7 @@ class GLTransformer(nn.Module):
 
 
 class GLTClassifier(nn.Module):
-    """Encoder + one Linear on the features averaged over valid frames (REFERENCE §5): the
+    """Encoder + one Linear on the features averaged over valid frames (method §5): the
     model of the authors' linear evaluation (`ActionRecognition`), also used for fine-tuning."""
 
     def __init__(self, config: GLTConfig, num_classes: int):

@@ -1,4 +1,4 @@
-"""Multi-interval pose displacement prediction (MPDP), the pretraining task (REFERENCE §4).
+"""Multi-interval pose displacement prediction (MPDP), the pretraining task (method §4).
 
 For each interval r, two linear heads read the encoder's per-frame features (B, T, W) and
 predict, for every token, the class of the displacement x[t - r] - x[t]: its direction (27
@@ -25,7 +25,7 @@ MAGNITUDE_CLASSES = 16  # 0 (no motion), 1..14 (by 0.01), 15 (absent second pers
 
 class MPDPHeads(nn.Module):
     """Per interval, Linear(W, J*27) for the direction and Linear(W, J*16) for the magnitude
-    (the authors' DirPred / MagPred, REFERENCE §4)."""
+    (the authors' DirPred / MagPred, method §4)."""
 
     def __init__(self, config: GLTConfig):
         super().__init__()
@@ -68,7 +68,7 @@ def global_token_mask(config: GLTConfig, authors_weighting: bool = True) -> torc
     """(R, J) bool: the (interval, token) pairs whose loss is weighted by lambda_global.
 
     The global-translation tokens of every interval; with `authors_weighting` (quirk,
-    REFERENCE §4) only those of the first interval, as the authors' code indexes them.
+    method §4) only those of the first interval, as the authors' code indexes them.
     """
     mask = torch.zeros(config.num_intervals, config.num_tokens, dtype=torch.bool)
     intervals = slice(0, 1) if authors_weighting else slice(None)
@@ -85,7 +85,7 @@ def mpdp_loss_terms(
     config: GLTConfig,
     authors_weighting: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """The four mean cross-entropies of the MPDP loss over the valid frames (REFERENCE §4).
+    """The four mean cross-entropies of the MPDP loss over the valid frames (method §4).
 
     Returns dict(dir_global, dir_joint, mag_global, mag_joint): each the mean over all valid
     frames and over the (interval, token) pairs of its group (`global_token_mask`). Pad frames
@@ -130,7 +130,7 @@ def mpdp_loss(
     lambda_mag: float = 1.0,
     authors_weighting: bool = True,
 ) -> torch.Tensor:
-    """The MPDP pretraining loss (REFERENCE §4), a scalar:
+    """The MPDP pretraining loss (method §4), a scalar:
 
         (lambda_global * CE_dir_global + CE_dir_joint)
         + lambda_mag * (lambda_global * CE_mag_global + CE_mag_joint),
@@ -148,7 +148,7 @@ def mpdp_loss(
 def combine_terms(
     terms: dict[str, torch.Tensor], lambda_global: float = 0.05, lambda_mag: float = 1.0
 ) -> torch.Tensor:
-    """The weighted sum of `mpdp_loss_terms` that makes the MPDP loss (REFERENCE §4)."""
+    """The weighted sum of `mpdp_loss_terms` that makes the MPDP loss (method §4)."""
     direction = lambda_global * terms["dir_global"] + terms["dir_joint"]
     magnitude = lambda_global * terms["mag_global"] + terms["mag_joint"]
     return direction + lambda_mag * magnitude
@@ -156,7 +156,7 @@ def combine_terms(
 
 def pretrain_flops(config: GLTConfig, num_frames: int | None = None) -> int:
     """Matmul FLOPs of one clip's `PretrainModel` forward: `glt.model.forward_flops` plus the
-    heads (REFERENCE §3 quotes about 130 GFLOP for the paper size on a padded 300-frame clip)."""
+    heads (method §3 quotes about 130 GFLOP for the paper size on a padded 300-frame clip)."""
     t = config.num_frames if num_frames is None else num_frames
     classes = DIRECTION_CLASSES + MAGNITUDE_CLASSES
     heads = config.num_intervals * 2 * t * config.width * config.num_tokens * classes

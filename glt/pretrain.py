@@ -1,4 +1,4 @@
-"""Pretraining by multi-interval pose displacement prediction, MPDP (REFERENCE §4).
+"""Pretraining by multi-interval pose displacement prediction, MPDP (method §4).
 
     glt pretrain --data DIR --out RUN_DIR [--preset tiny|paper] [--epochs N] ...
     torchrun --nproc-per-node 4 -m glt pretrain --data DIR --out RUN_DIR ...   # DDP, same options
@@ -84,7 +84,7 @@ class PretrainConfig:
     model: GLTConfig
     data: str = ""  # the prepared dataset folder; its "train" part is used
     preset: str = "paper"
-    # Optimisation (REFERENCE §4).
+    # Optimisation (method §4).
     epochs: int = 120
     batch_size: int = 128  # global: split across DDP ranks
     lr: float = 5e-5
@@ -92,7 +92,7 @@ class PretrainConfig:
     lr_decay: float = 0.99  # the lr is multiplied by this after every epoch
     warmup_steps: int = 0  # linear warm-up of the lr over the first steps (0: none, as the authors)
     clip_grad: float = 0.0  # max gradient norm (0: no clipping, as the authors)
-    # Loss (REFERENCE §4).
+    # Loss (method §4).
     lambda_global: float = 0.05
     lambda_mag: float = 1.0
     authors_weighting: bool = True  # quirk: lambda_global on interval 1's global tokens only
@@ -172,7 +172,7 @@ def learning_rate(config: PretrainConfig, epoch: int, step: int) -> float:
 
 
 class PretrainTransform:
-    """The pretraining augmentation of one clip (REFERENCE §4): interpolation then shear, and
+    """The pretraining augmentation of one clip (method §4): interpolation then shear, and
     optionally joint corruption (Table B); with `resample` > 0 the clip is first resampled to
     that many frames and not interpolated (Table A)."""
 
@@ -317,7 +317,7 @@ def pretrain(
     progress: bool = True,
     **options,
 ) -> dict:
-    """Pretrain an encoder with MPDP (REFERENCE §4) and write the run folder `out_dir`.
+    """Pretrain an encoder with MPDP (method §4) and write the run folder `out_dir`.
 
     data_dir: a prepared dataset (`glt prepare`); its train part is used.
     preset: "tiny" (default for a new run) or "paper", for the model and the training settings.
@@ -728,7 +728,7 @@ def add_commands(subparsers) -> None:
     """Add `glt pretrain`."""
     p = subparsers.add_parser(
         "pretrain",
-        help="MPDP pretraining of a GL-Transformer encoder (REFERENCE §4)",
+        help="MPDP pretraining of a GL-Transformer encoder (method §4)",
         description=__doc__.split("\n\n")[0]
         + " Run it under `torchrun --nproc-per-node N` for several GPUs.",
     )

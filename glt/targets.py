@@ -1,4 +1,4 @@
-"""Pretraining targets: multi-interval pose displacement classes (REFERENCE §4, MPDP).
+"""Pretraining targets: multi-interval pose displacement classes (method §4, MPDP).
 
 For every interval r, frame t and token (joint, person), the displacement is
 d = x[t - r] - x[t] (frames t < r use x[0] - x[t]), on the preprocessed and augmented clip,
@@ -41,7 +41,7 @@ def displacement_targets(
     intervals: Sequence[int] = (1, 5, 10),
     dtype: torch.dtype = torch.float64,
 ) -> tuple[Tensor, Tensor]:
-    """Direction and magnitude classes of the multi-interval displacements (REFERENCE §4).
+    """Direction and magnitude classes of the multi-interval displacements (method §4).
 
     x: (B, T, M, V, 3) clips, zero-padded (or padded with anything) after `lengths`.
     lengths: (B,) number of valid frames per clip.
@@ -81,7 +81,7 @@ def displacement_targets(
     magnitude = magnitude.clamp(max=MAX_MOVING_CLASS).masked_fill(norm == 0, 0)
 
     absent = ~present.to(device=device, dtype=torch.bool)
-    absent[:, 0] = False  # the first person defines the clip (REFERENCE §2)
+    absent[:, 0] = False  # the first person defines the clip (method §2)
     magnitude = magnitude.masked_fill(absent[:, None, None, :, None], ABSENT_CLASS)
 
     pad = frames[None, :] >= lengths.to(device)[:, None]  # (B, T)

@@ -2,7 +2,7 @@
 
 Every function takes arrays (numpy, or torch tensors, which are copied to numpy) and returns a
 matplotlib `Figure` (or, for `skeleton_animation`, a `FuncAnimation`); nothing is shown or saved
-here. The supplementary's figures (REFERENCE §6) are:
+here. The supplementary's figures (method §6) are:
 
 - Fig. A, `positional_similarity`: cosine similarity between one learned positional-embedding
   vector M[t, j] and every M[t', j'], one tile per chosen (frame, token);
@@ -105,7 +105,7 @@ def positional_similarity(
     title: str | None = None,
     tile: float = 2.4,
 ) -> Figure:
-    """Fig. A (REFERENCE §6): similarity of positional-embedding vectors, one tile per query.
+    """Fig. A (method §6): similarity of positional-embedding vectors, one tile per query.
 
     pos_emb: (T, J, D) learned positional embedding M of one block (a (1, T, J, D) parameter is
     accepted). The figure is a grid with one row per query frame in `frames` and one column per
@@ -157,7 +157,7 @@ def attention_grid(
     tile: float = 2.0,
     length: int | None = None,
 ) -> Figure:
-    """Figs. B and C (REFERENCE §6): attention maps, one tile per block (row) and head (column).
+    """Figs. B and C (method §6): attention maps, one tile per block (row) and head (column).
 
     maps: (depth, H, N, N) averaged attention, N = T frames for kind="temporal", J tokens for
     kind="spatial"; each row of a map is a query, each column a key. Tiles are titled
@@ -399,7 +399,7 @@ def global_translation(
     """The global translation (x, y, z) against the frame, one panel per present person.
 
     clip: (T, M, V, 3) with, in the centre joint's slot, the position since frame 0 (the
-    preprocessing's step 2, REFERENCE §2); only the first `length` frames are drawn.
+    preprocessing's step 2, method §2); only the first `length` frames are drawn.
     """
     x = _np(clip)[:length]
     if x.ndim != 4 or x.shape[1:] != (layout.num_persons, layout.num_joints, 3):
@@ -519,7 +519,7 @@ def displacement_target_maps(
     *,
     title: str | None = None,
 ) -> Figure:
-    """The MPDP targets of a few tokens (REFERENCE §4): one row per interval, direction class
+    """The MPDP targets of a few tokens (method §4): one row per interval, direction class
     (left) and magnitude class (right) against the frame, one colour bar per column.
 
     direction, magnitude: (T, R, K) classes of K tokens (e.g. `glt.targets.displacement_targets`
@@ -605,7 +605,7 @@ def magnitude_targets(
 def skeleton_positions(clip, layout: SkeletonLayout, preprocessed: bool = True) -> np.ndarray:
     """Joint positions to draw from a (T, M, V, 3) clip.
 
-    A preprocessed clip (REFERENCE §2) holds joints relative to the centre joint and, in the
+    A preprocessed clip (method §2) holds joints relative to the centre joint and, in the
     centre joint's slot, the global translation since frame 0; this puts the centre back at the
     origin and moves the whole body by the translation, so the skeleton walks as it did. A raw
     clip is returned as it is.

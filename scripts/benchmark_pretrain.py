@@ -1,4 +1,4 @@
-"""Speed and memory of MPDP pretraining steps (REFERENCE §4): samples/s and peak GPU memory.
+"""Speed and memory of MPDP pretraining steps (method §4): samples/s and peak GPU memory.
 
     python scripts/benchmark_pretrain.py --out results/benchmark_pretrain.json
     python scripts/benchmark_pretrain.py --out b.json --data datasets/ntu60/xsub --compile

@@ -8,7 +8,7 @@ time of this process (time.process_time), so other programs running on the machi
 wall-clock rates are printed beside them. Before timing, every reader's output is checked equal.
 
 Readers:
-  glt            glt.data.ntu.parse_skeleton, one file per call (numpy fast path, REFERENCE §1)
+  glt            glt.data.ntu.parse_skeleton, one file per call (numpy fast path, method §1)
   glt-batch      glt.data.ntu.parse_skeletons, all files in one call, as `glt prepare` reads
   line-by-line   the straightforward parser: split every line, convert every number, keep x, y, z
   dict-per-joint the same into a dict per body and per joint, then x, y, z copied out: the

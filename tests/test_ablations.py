@@ -45,7 +45,7 @@ SETTINGS = dict(
 CLI_SETTINGS = ["--preset", "tiny", "--epochs", "1", "--batch-size", "12", "--eval-epochs", "3"]
 CLI_SETTINGS += ["--model", "depth=1", "--device", "cpu", "--quiet"]
 
-# REFERENCE §6 (supplementary Tables A and B): (xsub, xview) per row, in the published order.
+# method §6 (supplementary Tables A and B): (xsub, xview) per row, in the published order.
 PAPER_A = {"resample150": (75.1, 80.2), "resample300": (73.2, 79.0), "natural": (76.3, 83.8)}
 PAPER_B = {
     "corrupt00": (76.3, 83.8),

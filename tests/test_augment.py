@@ -1,4 +1,4 @@
-"""Tests for glt.data.augment: REFERENCE §4 augmentations and the supplementary's variants."""
+"""Tests for glt.data.augment: method §4 augmentations and the supplementary's variants."""
 
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ def test_features_reproduce_the_authors(official, authors_model, return_attentio
 @pytest.mark.official
 def test_pad_frames_compute_as_the_authors(official, authors_model):
     """Fed the same pad values (99.9), even the meaningless pad-frame outputs agree: pad
-    queries compute, only pad keys are masked (REFERENCE §3)."""
+    queries compute, only pad keys are masked (method §3)."""
     model, _, lengths = authors_model
     raw = rearrange(official["model_input"], "n c t j -> n t j c")
     with torch.no_grad():

@@ -359,7 +359,7 @@ def test_cli_reports_bad_arguments(toy, tmp_path, capsys):
 @pytest.mark.official
 def test_features_and_linear_head_reproduce_the_authors_logits(official, tmp_path):
     """extract_features (length-sorted batches, padding, frame averaging) + the authors' linear
-    classifier give the logits of their linear-evaluation model (REFERENCE §5)."""
+    classifier give the logits of their linear-evaluation model (method §5)."""
     from einops import rearrange
 
     from glt.compat import (

@@ -78,7 +78,7 @@ def test_config_rejects_unknown_preset_and_fields():
 
 
 def test_paper_size_matches_reference():
-    """REFERENCE §3: about 199M encoder parameters, about 130 GFLOP per padded clip."""
+    """method §3: about 199M encoder parameters, about 130 GFLOP per padded clip."""
     config = GLTConfig.preset("paper")
     with torch.device("meta"):
         model = GLTransformer(config)
@@ -158,7 +158,7 @@ def test_positions_enter_before_each_attention(pos_emb):
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=lambda l: l.name)
 def test_global_tokens_use_their_own_embedding(layout):
-    """Only the centre joint of each person goes through embed_global (REFERENCE §3)."""
+    """Only the centre joint of each person goes through embed_global (method §3)."""
     config = small_config(layout)
     model = GLTransformer(config).eval()
     seen = []
@@ -313,7 +313,7 @@ def test_sinusoidal_table_formula():
 
 @pytest.mark.official
 def test_sinusoidal_tables_equal_the_authors_buffers(official):
-    """The authors' fixed encodings (REFERENCE §7) are stored in every block of the fixture."""
+    """The authors' fixed encodings (method §7) are stored in every block of the fixture."""
     config = config_from_authors(official["config"])
     state = official["pretrain_state_dict"]
     for i in range(config.depth):

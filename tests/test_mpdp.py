@@ -1,4 +1,4 @@
-"""MPDP heads and loss (glt.mpdp, REFERENCE §4)."""
+"""MPDP heads and loss (glt.mpdp, method §4)."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ def test_many_files_at_once(ntu_samples_dir, tmp_path, dataset):
     np.testing.assert_array_equal(got[2], singles[2])
 
 
-# --- reading rules (REFERENCE §1) ----------------------------------------------------------------
+# --- reading rules (method §1) ----------------------------------------------------------------
 
 
 def test_ntu60_keeps_the_first_two_bodies_in_file_order(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for glt.data.preprocess (REFERENCE §2): the authors' outputs, and the rules one by one."""
+"""Tests for glt.data.preprocess (method §2): the authors' outputs, and the rules one by one."""
 
 from __future__ import annotations
 

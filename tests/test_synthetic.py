@@ -15,7 +15,7 @@ from glt.data import synthetic as S
 from glt.errors import DataError
 from glt.layout import NTU
 
-# REFERENCE §1: NTU-60's cross-subject training subjects; cross-view trains on cameras 2 and 3.
+# method §1: NTU-60's cross-subject training subjects; cross-view trains on cameras 2 and 3.
 XSUB_TRAIN = {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38}
 XVIEW_TRAIN = {2, 3}
 NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})\.skeleton")
@@ -25,7 +25,7 @@ JOINT_LINE = re.compile(rf"{NUMBER}(?: {NUMBER}){{10}} 2")  # 11 numbers, tracki
 
 
 def parse_strict(text: str) -> np.ndarray:
-    """Check `text` line by line against the NTU .skeleton layout (REFERENCE §1).
+    """Check `text` line by line against the NTU .skeleton layout (method §1).
 
     Returns the x y z of the bodies as (T, 2, 25, 3), zeros where a frame has fewer bodies.
     """
@@ -292,7 +292,7 @@ def test_lengths_lost_frames_and_distances(dataset):
 
 
 def centred(clip: np.ndarray) -> np.ndarray:
-    """Frames with the first body present, relative to joint 21 (index 20) as in REFERENCE §2."""
+    """Frames with the first body present, relative to joint 21 (index 20) as in method §2."""
     clip = clip[present(clip)[:, 0]]
     rel = clip - clip[:, :, 20:21]
     rel[~present(clip)] = 0.0
@@ -300,7 +300,7 @@ def centred(clip: np.ndarray) -> np.ndarray:
 
 
 def facing_front(pose: np.ndarray) -> np.ndarray:
-    """Turn each body and frame about the vertical: shoulders along x (cf. REFERENCE §2)."""
+    """Turn each body and frame about the vertical: shoulders along x (cf. method §2)."""
     v = pose[:, :, 8] - pose[:, :, 4]  # left to right shoulder
     angle = np.arctan2(v[..., 2], v[..., 0])[..., None]
     c, s = np.cos(angle), np.sin(angle)

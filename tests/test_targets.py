@@ -1,4 +1,4 @@
-"""Tests for glt.targets: MPDP displacement classes (REFERENCE §4)."""
+"""Tests for glt.targets: MPDP displacement classes (method §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Augmentations of one clip (T, M, V, 3): pretraining ones (REFERENCE §4) and the supplementary's.
+"""Augmentations of one clip (T, M, V, 3): pretraining ones (method §4) and the supplementary's.
 
 - `interpolate`: temporal interpolation of the valid frames to int(L * (1 +/- U(0,1) * 0.1))
   frames (sign 50/50, at least 1), linear with half-pixel centres (OpenCV's INTER_LINEAR as in
@@ -57,7 +57,7 @@ def interpolate(
     ratio: float = 0.1,
     max_frames: int = 300,
 ) -> Tensor:
-    """Temporal interpolation augmentation (REFERENCE §4), on a clip of valid frames only.
+    """Temporal interpolation augmentation (method §4), on a clip of valid frames only.
 
     The new length is int(L * (1 + sign * u * ratio)) with u ~ U(0, 1) and sign = -1 or +1 with
     probability 1/2 each (at least 1 frame), then the result is cropped to `max_frames`.
@@ -74,7 +74,7 @@ def shear(
     generator: torch.Generator | None = None,
     amplitude: float = 0.3,
 ) -> Tensor:
-    """Shear augmentation (REFERENCE §4): x <- x @ S^T, except the global slot.
+    """Shear augmentation (method §4): x <- x @ S^T, except the global slot.
 
     S has ones on the diagonal and off-diagonals drawn from U(-amplitude, amplitude); the same S
     is used for every frame, person and joint. The centre joint of every person (its global

@@ -1,6 +1,6 @@
 """The authors' on-disk layout: import it as a prepared dataset, export a prepared part to it.
 
-The public GL-Transformer code trains from two files per part (REFERENCE §2, their
+The public GL-Transformer code trains from two files per part (method §2, their
 data/preprocessing/preprocess_ntu.py and feeder/ntu_feeder.py):
 
     {part}_position.npy   (N, 3, 300, V, M) float32, preprocessed; frames >= the clip's length

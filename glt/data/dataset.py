@@ -1,12 +1,12 @@
 """Training batches: a clip dataset, its collate function, and a length-bucketing batch sampler.
 
-Clips are kept at their natural length (REFERENCE §2, "natural speed"): a batch is zero-padded to
+Clips are kept at their natural length (method §2, "natural speed"): a batch is zero-padded to
 its longest clip and carries the lengths, which the model turns into an attention mask. Grouping
 clips of similar length into a batch (`LengthBucketSampler`) keeps that padding small.
 
 Each item also carries `present` (M,): person m is present when its first frame does not sum to 0
 in the stored clip, before any augmentation. That is the authors' rule for the magnitude class 15
-of an absent second person (REFERENCE §4; `glt.targets`).
+of an absent second person (method §4; `glt.targets`).
 
 Reproducible randomness. Augmentation never touches the global RNG: item `index` of epoch `epoch`
 is augmented with its own `torch.Generator` seeded from (seed, epoch, index) through numpy's
@@ -45,7 +45,7 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 
 def person_present(clip: Tensor) -> Tensor:
-    """(M,) bool: person m's first frame does not sum to 0 (the authors' rule, REFERENCE §4).
+    """(M,) bool: person m's first frame does not sum to 0 (the authors' rule, method §4).
 
     clip: (T, M, V, 3), before augmentation.
     """

@@ -1,6 +1,6 @@
 """NTU RGB+D 60 / 120: clip names, benchmarks, class names and a fast `.skeleton` reader.
 
-Reproduces the authors' data scripts (REFERENCE §1: data/preprocessing/ntu60_gendata.py and
+Reproduces the authors' data scripts (method §1: data/preprocessing/ntu60_gendata.py and
 ntu120_gendata.py of the public code):
 
 - `NTUName`: `SsssCcccPpppRrrrAaaa` -> setup, camera, subject (performer), replication, action;
@@ -40,7 +40,7 @@ BODY_FIELDS = 10
 JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientationW/X/Y/Z trackingState
 
 # ---------------------------------------------------------------------------------------------
-# Names, benchmarks, classes (REFERENCE §1)
+# Names, benchmarks, classes (method §1)
 
 # xsub training subjects: NTU-60's list (first row), then the ones NTU-120 adds. NTU-60 clips have
 # subjects 1-40 only, so one set serves both datasets.
@@ -140,7 +140,7 @@ def in_dataset(name: NTUName, dataset: str) -> bool:
 
 
 def split_of(name: NTUName, benchmark: str) -> str:
-    """'train' or 'val' for a clip under a benchmark (REFERENCE §1)."""
+    """'train' or 'val' for a clip under a benchmark (method §1)."""
     if benchmark == "xsub":
         train = name.subject in TRAIN_SUBJECTS
     elif benchmark == "xview":
@@ -223,7 +223,7 @@ def read_xyz(path: str | os.PathLike, dataset: str = "ntu60") -> np.ndarray:
 
 
 def select_bodies(bodies: np.ndarray, keep: int = 2) -> np.ndarray:
-    """NTU-120: keep the `keep` body slots of largest energy, largest first (REFERENCE §1).
+    """NTU-120: keep the `keep` body slots of largest energy, largest first (method §1).
 
     bodies: (T, S, 25, 3). Energy of a slot = sum over x, y, z of the standard deviation over its
     frames whose coordinates do not sum to 0 (0 if there are none), as the authors'
@@ -243,7 +243,7 @@ def _energy(body: np.ndarray) -> float:
 
 
 def drop_leading_empty(bodies: np.ndarray) -> np.ndarray:
-    """Drop leading frames whose joint 1 of slot 1 has x == 0 (REFERENCE §1).
+    """Drop leading frames whose joint 1 of slot 1 has x == 0 (method §1).
 
     **Quirk (kept):** when every frame has x == 0 the authors' loop stops at the last frame, so
     one empty frame remains.

@@ -1,4 +1,4 @@
-"""NW-UCLA (Northwestern-UCLA Multiview Action3D) as JSON, the copy of REFERENCE §7.
+"""NW-UCLA (Northwestern-UCLA Multiview Action3D) as JSON, the copy of method §7.
 
 One JSON file per clip: {"file_name": "a01_s01_e00_v01", "label": 1..10, "skeletons": T x 20 x 3}
 (action, subject, episode, view; 20 Kinect v1 joints in metres, one person). The standard
@@ -6,7 +6,7 @@ cross-view protocol trains on views 1 and 2 and tests on view 3; `val_label.pkl`
 clips is the official list of the 464 test clips and must agree with that rule.
 
 Clips use the layout `glt.layout.NWUCLA` (centre = shoulder centre, which plays the role of
-NTU's "spine at the shoulders"); `glt prepare nwucla` preprocesses them as NTU (REFERENCE §2).
+NTU's "spine at the shoulders"); `glt prepare nwucla` preprocesses them as NTU (method §2).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
         --missing NTU_RGBD120_samples_with_missing_skeletons.txt --out datasets/ntu120
     glt prepare nwucla --raw nw-ucla --out datasets/nwucla
 
-Every file is read once, by worker processes, and preprocessed once (REFERENCE §2); all the
-benchmarks of the dataset are then written from those clips (REFERENCE §1 and §7):
+Every file is read once, by worker processes, and preprocessed once (method §2); all the
+benchmarks of the dataset are then written from those clips (method §1 and §7):
 
     OUT/xsub/  OUT/xview/     NTU-60, each a prepared dataset (glt/data/store.py)
     OUT/xsub/  OUT/xset/      NTU-120
@@ -134,7 +134,7 @@ def prepare_nwucla(
 ) -> dict:
     """Prepare NW-UCLA from its JSON clips (`raw_dir` or `raw_dir/all_sqe`) as OUT/xview.
 
-    Views 1 and 2 train, view 3 val (REFERENCE §7). When `raw_dir` holds the official test list
+    Views 1 and 2 train, view 3 val (method §7). When `raw_dir` holds the official test list
     val_label.pkl, every clip's part is checked against it. Other arguments as `prepare_ntu`.
     """
     raw_dir = Path(raw_dir)

@@ -1,4 +1,4 @@
-"""Per-clip preprocessing of GL-Transformer (REFERENCE §2), for any `SkeletonLayout`.
+"""Per-clip preprocessing of GL-Transformer (method §2), for any `SkeletonLayout`.
 
 A raw clip (T, M, V, 3) in camera space becomes (L, M, V, 3) float32:
 
@@ -28,7 +28,7 @@ _EPS = np.float32(1e-4)  # added to |v| before the division, as the authors
 
 
 def valid_length(raw: np.ndarray) -> int:
-    """Frames whose joint 0 of person 0 is not all zero (REFERENCE §2 step 1).
+    """Frames whose joint 0 of person 0 is not all zero (method §2 step 1).
 
     **Quirk (kept):** this counts such frames anywhere in the clip instead of finding the first
     empty one, so a clip with empty frames in the middle loses that many frames at its end.
@@ -37,7 +37,7 @@ def valid_length(raw: np.ndarray) -> int:
 
 
 def shoulder_angles(clip: np.ndarray, layout: SkeletonLayout, max_frames: int = 300) -> np.ndarray:
-    """Per-frame rotation angle in degrees, (T, M) float32, of REFERENCE §2 step 3.
+    """Per-frame rotation angle in degrees, (T, M) float32, of method §2 step 3.
 
     v = right shoulder - left shoulder with v.y = 0; theta = arccos(v.x / (|v| + 1e-4)); if the
     sum of v.z over the clip is >= 0 (per person), all angles of that person are negated.
@@ -59,7 +59,7 @@ def shoulder_angles(clip: np.ndarray, layout: SkeletonLayout, max_frames: int = 
 def rotate_y(clip: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     """Rotate every frame of every person about the y axis: p <- R(theta) p, float32 result.
 
-    R(theta) = [[cos, 0, -sin], [0, 1, 0], [sin, 0, cos]] (REFERENCE §2 step 3). cos and sin are
+    R(theta) = [[cos, 0, -sin], [0, 1, 0], [sin, 0, cos]] (method §2 step 3). cos and sin are
     taken in float32 and the product in float64, as the authors' code does.
     """
     rad = degrees * np.float32(np.pi) / np.float32(180)
@@ -74,7 +74,7 @@ def rotate_y(clip: np.ndarray, degrees: np.ndarray) -> np.ndarray:
 
 
 def preprocess(raw: np.ndarray, layout: SkeletonLayout, max_frames: int = 300) -> np.ndarray:
-    """GL-Transformer's preprocessing of one clip (REFERENCE §2), at natural length.
+    """GL-Transformer's preprocessing of one clip (method §2), at natural length.
 
     raw: (T, M, V, 3) camera-space coordinates, absent persons as zeros; M and V as `layout`.
     Returns (L, M, V, 3) float32 with L = min(valid_length, max_frames); L = 0 when person 0

