@@ -4,7 +4,18 @@ import pytest
 
 from glt.cli import build_parser, main
 
-VERBS = ["synth", "prepare", "pretrain", "linear", "knn", "semi", "finetune", "transfer", "test", "ablate"]
+VERBS = [
+    "synth",
+    "prepare",
+    "pretrain",
+    "linear",
+    "knn",
+    "semi",
+    "finetune",
+    "transfer",
+    "test",
+    "ablate",
+]
 
 
 @pytest.mark.parametrize("verb", VERBS)
