@@ -93,7 +93,9 @@ def test_fast_path_equals_careful_path_on_genuine_files(ntu_samples_dir, slots):
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 @pytest.mark.parametrize(
-    "fmt", ["{:.7g}", "{:.3e}", "{:.10g}", "{:.17g}", "{:.1f}", "{:+.4f}", "{:.0f}"], ids=str
+    "fmt",
+    ["{:.7g}", "{:.3e}", "{:.10g}", "{:.17g}", "{:.1f}", "{:+.4f}", "{:.0f}", "{:.20f}"],
+    ids=str,
 )
 def test_number_formats_parse_exactly(newline, fmt):
     rng = np.random.default_rng(0)
@@ -241,6 +243,19 @@ def test_bad_files_raise_a_precise_error(tmp_path, case):
     assert error.path == str(path) and error.line == line, str(error)
     assert what in str(error)
     assert str(error).startswith(f"{path}, line {line}: ")
+
+
+def test_dropped_bodies_are_checked_too(tmp_path):
+    # NTU-60 keeps two body slots, yet a third body's x, y, z must be numbers as well.
+    frames = random_frames(np.random.default_rng(9), num_frames=1, bodies=(3,))
+    lines = skeleton_text(frames).splitlines()  # body 3: info line 57, joints on lines 59-83
+    fields = lines[59].split()
+    fields[1] = "6.820+02"
+    lines[59] = " ".join(fields)
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    assert fast_path(path.read_bytes(), 2) is None
+    with pytest.raises(SkeletonFileError, match="line 60: y of joint 2 of frame 1, body 3 is"):
+        ntu.read_skeleton_file(path, "ntu60")
 
 
 def test_the_good_base_file_reads(tmp_path):

@@ -11,17 +11,19 @@ ntu120_gendata.py of the public code):
   with the largest energy. Leading frames whose joint 1 of slot 1 has x == 0 are dropped and at
   most 300 frames are kept. `read_xyz` returns the same in the authors' (3, T, 25, 2) layout.
 
-The reader is fast: numpy finds the lines and the spaces of the whole file, a short loop walks
-the frame / body structure by line numbers, and only the x, y, z fields are converted, all at
-once and exactly (the same float64 values as Python's `float`). Anything unexpected sends the file
-to a careful line-by-line pass, which defines what is accepted and raises a `SkeletonFileError`
-naming the file, the line and what was expected there. Lines end with LF or CRLF; fields the
-reader does not use (body and joint metadata) must hold number characters and come in the right
-count on every line. Both paths check all of this; the fast one takes single spaces only.
+The reader is fast: numpy finds the lines of the whole file and, from a bit mask of its spaces,
+counts the spaces of every line; the lines without spaces give the frame / body structure, and
+only the x, y, z fields are converted, all at once and exactly (the same float64 values as
+Python's `float`). Anything unexpected sends the file to a careful line-by-line pass, which
+defines what is accepted and raises a `SkeletonFileError` naming the file, the line and what was
+expected there. Lines end with LF or CRLF; fields the reader does not use (body and joint
+metadata) must hold number characters and come in the right count on every line. Both paths
+check all of this; the fast one takes single spaces and one-digit body counts only.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -290,21 +292,20 @@ def parse_skeletons(
 
 _NUMBER_BYTES = b"0123456789.-+eE \r\n"
 _NUMBER_CHARS = re.compile(rb"[0-9.eE+\-]+")  # what a field may hold (float() decides the rest)
+_LF_25_LF, _LF_25_CR = (int.from_bytes(b, "little") for b in (b"\n25\n", b"\n25\r"))
 _BODY_SPACES = BODY_FIELDS - 1 + NUM_JOINTS * (JOINT_FIELDS - 1)
 _SLOT = 16  # a token is parsed right-aligned in a slot this wide; longer ones go to float()
 _U = np.uint64
-_ONES, _HIGH, _LOW7 = _U(0x0101010101010101), _U(0x8080808080808080), _U(0x7F7F7F7F7F7F7F7F)
-# _TOKEN_BYTES[n]: a 16-byte slot with 0xFF on its last n bytes (a right-aligned token of length n)
-_TOKEN_BYTES = (
-    np.where(np.arange(_SLOT) >= _SLOT - np.arange(_SLOT + 1)[:, None], 0xFF, 0)
-    .astype(np.uint8)
-    .view(f"V{_SLOT}")[:, 0]
-)
-# 10**(digits after the dot), indexed by the float exponent e = 8j + 8 of a dot flag in byte j
-# of the slot's first / second word (e = 0: no dot in that word)
-_DOT_SCALE_0, _DOT_SCALE_1 = np.ones(65), np.ones(65)
-_DOT_SCALE_0[8::8] = 10.0 ** np.arange(15, 7, -1)
-_DOT_SCALE_1[8::8] = 10.0 ** np.arange(7, -1, -1)
+_ONE, _FOUR = _U(1), _U(4)
+# _TOKEN_FLAGS[n]: a 16-byte slot as two words, 0x01 on its last n bytes (a right-aligned token of
+# length n)
+_TOKEN_FLAGS = (np.arange(_SLOT) >= _SLOT - np.arange(_SLOT + 1)[:, None]).astype(np.uint8).view(_U)
+# 10**(1 + digits after the dot), indexed by the number of bits below the dot's flag in
+# _parse_numbers: 8j for byte j of the slot's first word, 8j + 1 for byte j of its second, 64 for
+# no dot (then 1)
+_DOT_SCALE = np.ones(65)
+_DOT_SCALE[0:64:8] = 10.0 ** np.arange(16, 8, -1)
+_DOT_SCALE[1:64:8] = 10.0 ** np.arange(8, 0, -1)
 
 
 def _parse_fast(datas: list[bytes], max_bodies: int) -> list[np.ndarray] | None:
@@ -320,114 +321,154 @@ def _parse_fast(datas: list[bytes], max_bodies: int) -> list[np.ndarray] | None:
         return None  # an empty file, or a letter etc.: the careful pass says where
     text = b"\n".join(stripped)
     a = np.frombuffer(text, np.uint8)
-    newlines = np.flatnonzero(a == 10)
-    starts = np.concatenate([[0], newlines + 1])  # line l is text[starts[l]:ends[l]]
-    ends = np.concatenate([newlines, [len(a)]])
-    cr_ended = a[ends - 1] == 13
-    if np.count_nonzero(a == 13) != np.count_nonzero(cr_ended):
-        return None  # a CR that does not end a line
-    if np.any(a[ends - 1 - cr_ended] == 32):
-        return None  # a line ending in a space: an empty last field
-    try:
-        walk = _walk(text, starts, ends, len(datas))
-    except ValueError:  # a count line that is not an integer
+    line_bounds = np.concatenate(([0], (a == 10).nonzero()[0] + 1, [len(a) + 1]))
+    starts, ends = line_bounds[:-1], line_bounds[1:] - 1  # line l is text[starts[l]:ends[l]]
+    if b"\r" in text:
+        cr_ended = a[ends - 1] == 13
+        if np.count_nonzero(a == 13) != np.count_nonzero(cr_ended):
+            return None  # a CR that does not end a line
+        ends -= cr_ended  # and the lines end before it
+    space_words, spaces_before_word = _space_bits(a)
+    spaces_before = _count_spaces_before(space_words, spaces_before_word, line_bounds)
+    line_spaces = spaces_before[1:] - spaces_before[:-1]
+    file_start = itertools.accumulate((len(d) + 1 for d in stripped[:-1]), initial=0)
+    found = _frames(text, a, starts, ends, line_spaces, starts.searchsorted(list(file_start)))
+    if found is None:
         return None
-    if walk is None:
+    frames, frame_of_body, slot_of_body, info_line = found
+    if not _all_25(a, starts[info_line + 1]):
         return None
-    frames, frame_of_body, slot_of_body, info_line = walk
-    if not _all_25(a, starts[info_line + 1], ends[info_line + 1]):
+    joint_line = (info_line + 2)[:, None] + np.arange(NUM_JOINTS)  # (bodies, 25)
+    expected = np.zeros(len(starts), np.int64)
+    expected[info_line] = BODY_FIELDS - 1
+    expected[joint_line] = JOINT_FIELDS - 1
+    if not (line_spaces == expected).all():
+        return None  # a line with fields missing or extra
+    # So every line holds one field more than spaces, unless a space is doubled, leads or trails
+    # (an empty field): then fewer fields begin in the whole text than that.
+    in_field = a > 32  # not a space, CR or LF
+    field_starts = np.count_nonzero(in_field[1:] > in_field[:-1]) + in_field[0]
+    if field_starts != len(starts) + len(info_line) * _BODY_SPACES:
         return None
-    # Fields are separated by single spaces, so a body holds exactly _BODY_SPACES spaces and
-    # the spaces of the whole text, numbered in order, fall into place line by line.
-    spaces = np.flatnonzero(a == 32)
-    first = np.arange(len(info_line)) * _BODY_SPACES  # number of the first space of each body
-    joint_first = (first + BODY_FIELDS - 1)[:, None] + (JOINT_FIELDS - 1) * np.arange(NUM_JOINTS)
-    joint_start = starts[(info_line + 2)[:, None] + np.arange(NUM_JOINTS)]  # (bodies, 25)
-    if not (
-        len(spaces) == len(info_line) * _BODY_SPACES
-        and _aligned(spaces, first, starts[info_line])
-        and _aligned(spaces, joint_first, joint_start)
-        and np.all(np.diff(spaces) > 1)  # no empty field between two spaces
-    ):
-        return None  # a line with fields missing or extra, or other spacing
-    keep = slot_of_body < max_bodies
-    if len(info_line) and joint_start[0, 0] < _SLOT:
+    line_start = starts[joint_line].ravel()
+    if len(line_start) and line_start[0] < _SLOT:
         return None  # cannot happen in a well-formed file; _parse_numbers relies on it
-    xyz = _parse_xyz(text, a, spaces, joint_start[keep].ravel(), joint_first[keep].ravel())
+    # Dropped bodies too: the careful pass checks their x, y, z as well.
+    xyz = _parse_xyz(text, a, space_words, line_start)
     if xyz is None:
         return None
+    keep = slot_of_body < max_bodies
     out = np.zeros((sum(frames), max_bodies, NUM_JOINTS, 3))
-    out[frame_of_body[keep], slot_of_body[keep]] = xyz.reshape(-1, NUM_JOINTS, 3)
-    return np.split(out, np.cumsum(frames)[:-1])
+    out[frame_of_body[keep], slot_of_body[keep]] = xyz.reshape(-1, NUM_JOINTS, 3)[keep]
+    frame_ends = itertools.accumulate(frames)
+    return [out[end - count : end] for count, end in zip(frames, frame_ends, strict=True)]
 
 
-def _walk(text: bytes, starts: np.ndarray, ends: np.ndarray, files: int):
-    """Follow the structure of `files` files in a row by line numbers; None if it does not fit.
+def _frames(text: bytes, a: np.ndarray, starts, ends, line_spaces, first_line):
+    """The frames of the files whose frame counts are on lines `first_line`; None unless they
+    fit exactly.
 
     Returns the frame count of each file and, per body in text order, its frame (counted over
     all files), its slot in that frame and its info line (the joint count follows on the next
     line, then the 25 joint lines).
     """
-    num_lines = len(starts)
-    frames, frame_line, body_count = [], [], []
-    line = 0
-    for _ in range(files):
-        if line >= num_lines:
-            return None
-        count = int(text[starts[line] : ends[line]])
-        line += 1
-        if not 0 <= count <= num_lines - line:  # every frame takes a line at least
-            return None
-        frames.append(count)
-        for _ in range(count):
-            if line >= num_lines:
-                return None
-            n = int(text[starts[line] : ends[line]])
-            if n < 0:
-                return None
-            frame_line.append(line)
-            body_count.append(n)
-            line += 1 + n * (2 + NUM_JOINTS)
-    if line != num_lines:
+    try:
+        frames = [int(text[starts[line] : ends[line]]) for line in first_line]
+    except ValueError:  # a frame count that is not an integer
         return None
-    frame_line, body_count = np.array(frame_line, np.int64), np.array(body_count, np.int64)
-    frame_of_body = np.repeat(np.arange(len(body_count)), body_count)
-    first_body = np.cumsum(body_count) - body_count
-    slot_of_body = np.arange(len(frame_of_body)) - np.repeat(first_body, body_count)
+    if not all(0 <= count < len(starts) for count in frames):  # a frame takes a line at least
+        return None
+    # A frame opens with its body count: a line without spaces that neither opens a file nor
+    # follows a body line (as the joint count does). The careful pass takes counts other than
+    # one digit (Kinect tracks at most six bodies).
+    opens_file = np.zeros(len(starts), bool)
+    opens_file[first_line] = True
+    opens_frame = (line_spaces == 0) & ~opens_file
+    opens_frame[1:] &= line_spaces[:-1] != BODY_FIELDS - 1
+    opening = (opens_file | opens_frame).nonzero()[0]  # in text order
+    is_frame = opens_frame[opening]
+    digit = a[starts[opening]] - ord("0")  # wraps around below '0'
+    if not (~is_frame | ((ends[opening] - starts[opening] == 1) & (digit < 10))).all():
+        return None
+    body_count = np.where(is_frame, digit, 0).astype(np.int64)
+    # Each file takes its first line and each frame its own and 27 lines per body: these must
+    # tile the text, with the announced number of frames in each file.
+    taken = (1 + (2 + NUM_JOINTS) * body_count).cumsum()
+    if not ((taken[:-1] == opening[1:]).all() and taken[-1] == len(starts)):
+        return None
+    file_opening = np.concatenate(((~is_frame).nonzero()[0], [len(opening)]))
+    if not (file_opening[1:] - file_opening[:-1] - 1 == frames).all():
+        return None
+    frame_line, body_count = opening[is_frame], body_count[is_frame]
+    frame_of_body = np.arange(len(body_count)).repeat(body_count)
+    first_body = body_count.cumsum() - body_count
+    slot_of_body = np.arange(len(frame_of_body)) - first_body.repeat(body_count)
     info_line = frame_line[frame_of_body] + 1 + slot_of_body * (2 + NUM_JOINTS)
     return frames, frame_of_body, slot_of_body, info_line
 
 
-def _all_25(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
-    """Whether every line a[starts:ends] reads exactly '25' or '25\\r'."""
-    length = ends - starts
-    crlf = (length == 3) & (a[starts + 2] == 13)
-    return bool(np.all((a[starts] == 50) & (a[starts + 1] == 53) & ((length == 2) | crlf)))
+def _all_25(a: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether every line starting at `starts` (neither the first nor the last line) reads
+    exactly '25', checked with the LF before it and the LF or CR after it as one uint32."""
+    windows = np.ndarray((max(len(a) - 3, 0),), "<u4", a, 0, (1,))  # none in a text of 1-3 bytes
+    around = windows[starts - 1]
+    return bool(((around == _LF_25_LF) | (around == _LF_25_CR)).all())
 
 
-def _aligned(spaces: np.ndarray, number: np.ndarray, line_start: np.ndarray) -> bool:
-    """Whether space `number` is the first one after `line_start` (for every pair)."""
-    after = spaces[number] > line_start
-    before = spaces[np.maximum(number - 1, 0)] < line_start
-    return bool(np.all(after & (before | (number == 0))))
+def _space_bits(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the spaces of `a` are, as bits: bit i of word w tells whether a[64w + i] is a space
+    (two words of zeros follow the end), and the number of spaces before each word."""
+    spaces = np.zeros((len(a) // 64 + 2) * 64, bool)
+    np.equal(a, 32, out=spaces[: len(a)])
+    words = np.packbits(spaces, bitorder="little").view(_U)
+    per_word = np.bitwise_count(words)
+    return words, per_word.cumsum(dtype=np.int64) - per_word
 
 
-def _parse_xyz(data, a, spaces, line_start, first) -> np.ndarray | None:
-    """x, y, z of joint lines, each from its start to its spaces number first, first + 1 and
-    first + 2: (lines, 3) float64, or None."""
-    if len(first) == 0:
+def _count_spaces_before(words: np.ndarray, before_word: np.ndarray, positions: np.ndarray):
+    """The number of spaces in front of each position (words and before_word from _space_bits)."""
+    word = positions >> 6
+    lower_bits = (_ONE << (positions & 63).astype(_U)) - _ONE
+    return before_word[word] + np.bitwise_count(words[word] & lower_bits)
+
+
+def _after_spaces(words: np.ndarray, positions: np.ndarray, count: int) -> np.ndarray:
+    """Offsets from each position to just after each of the first `count` spaces from it
+    (words from _space_bits), as (count, positions) int64; the last one is 64 where the 64 bytes
+    from the position hold fewer spaces (or its space is the 64th byte)."""
+    word, shift = positions >> 6, (positions & 63).astype(_U)
+    bits = (words[word] >> shift) | (words[word + 1] << (_U(64) - shift))  # a << 64 gives 0
+    after = np.empty((count, len(positions)), np.int64)
+    for k in range(count):
+        below = bits - _ONE
+        after[k] = np.bitwise_count(bits ^ below)  # the lowest bit set and those under it
+        bits &= below  # clear that bit
+    return after
+
+
+def _parse_xyz(text: bytes, a: np.ndarray, space_words: np.ndarray, line_start: np.ndarray):
+    """x, y, z of the joint lines starting at `line_start`: (lines, 3) float64, or None."""
+    if len(line_start) == 0:
         return np.zeros((0, 3))
-    ends = np.concatenate([spaces[first], spaces[first + 1], spaces[first + 2]])  # all x, y, z
-    begins = np.concatenate([line_start, ends[: 2 * len(first)] + 1])
+    after = _after_spaces(space_words, line_start, 3)  # (3, lines): rows run fast in numpy
+    for i in (after[2] == 64).nonzero()[0]:  # x, y, z too long for the 64 bytes looked at
+        space = line_start[i] - 1
+        for k in range(3):
+            space = text.index(b" ", space + 1)
+            after[k, i] = space + 1 - line_start[i]
+    after += line_start
+    begins = np.empty_like(after)
+    begins[0] = line_start
+    begins[1:] = after[:2]
+    begins, ends = begins.ravel(), (after - 1).ravel()
     values, exact = _parse_numbers(a, begins, ends)
-    for i in np.flatnonzero(~exact):  # exponents, long mantissas, junk: as the careful pass
-        token = data[begins[i] : ends[i]]
+    for i in (~exact).nonzero()[0]:  # exponents, long mantissas, junk: float() decides
         try:
-            values[i] = float(token) if _NUMBER_CHARS.fullmatch(token) else math.nan
+            values[i] = float(text[begins[i] : ends[i]])
         except ValueError:
             return None
-    if not np.isfinite(values).all():
-        return None
+        if not math.isfinite(values[i]):
+            return None
     return values.reshape(3, -1).T
 
 
@@ -436,45 +477,52 @@ def _parse_numbers(buf: np.ndarray, begins: np.ndarray, ends: np.ndarray):
 
     Each token is read right-aligned into a 16-byte slot, i.e. two little-endian uint64 words,
     and handled eight characters at a time with SWAR bit tricks, so that every numpy operation
-    runs over one flat array: classify the characters, sum the digits with their place values
-    (the dot counts as a 0 digit, removed afterwards) into an exact integer mantissa < 2**53,
-    and divide once by 10**(digits after the dot), which rounds correctly: the same float64 as
-    Python's float(). Needs text made of `_NUMBER_BYTES` only (all < 0x80) and tokens ending at
-    byte 16 or later. Returns (values, exact); tokens that are not [-]digits[.digits] of 1 to 15
-    characters get exact False.
+    runs over one flat array: flag the digits and the dot, sum the digits with their place
+    values (the dot counts as a 0 digit) into an exact integer mantissa < 10**15, and divide
+    once by a power of ten, which rounds correctly: the same float64 as Python's float().
+    Needs tokens of number characters (0-9 . - + e E) ending at byte 16 or later. Returns
+    (values, exact); tokens that are not [-]digits[.digits] of 1 to 15 characters get exact
+    False.
     """
-    lengths = ends - begins
-    exact = lengths < _SLOT
-    lengths[~exact] = _SLOT
+    lengths = np.minimum(ends - begins, _SLOT)
     slots = np.ndarray((len(buf) - _SLOT + 1,), f"V{_SLOT}", buf, 0, (1,))
-    words = slots[ends - _SLOT].view(np.uint64).reshape(-1, 2)  # (n, 2), needs ends >= _SLOT
-    inside = _TOKEN_BYTES[lengths].view(np.uint64).reshape(-1, 2)  # 0xFF on the token's bytes
-    x = words ^ (_ONES * _U(0x30))  # digits become 0..9, every other allowed byte >= 10
-    non_digit = ((x | _HIGH) - _ONES * _U(10)) & _HIGH & inside  # 0x80 on non-digits
-    dot = _where_byte(words, ord(".")) & inside
-    digits = x & ~((non_digit >> _U(7)) * _U(0xFF)) & inside
-    # Eight digits per word, first character most significant: pairs, fours, eights.
-    v = (digits * _U(10) + (digits >> _U(8))) & _U(0x00FF00FF00FF00FF)
-    v = (v * _U(100) + (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
-    v = (v * _U(10000) + (v >> _U(32))) & _U(0xFFFFFFFF)
-    mantissa = v[:, 0] * 1e8 + v[:, 1]  # the 15 token columns: exact integer < 10**15
-    negative = buf[begins] == ord("-")
-    count = np.bitwise_count(non_digit & ~dot)
-    others = count[:, 0] + count[:, 1]  # only a leading '-' is allowed
-    count = np.bitwise_count(dot)
-    dots = count[:, 0] + count[:, 1]
-    exact &= (others == negative) & (dots <= 1) & (lengths > dots + negative)
-    exponent = np.frexp(dot.astype(np.float64))[1]  # 8j + 8 for a dot in byte j of a word
-    scale = _DOT_SCALE_0[exponent[:, 0]] * _DOT_SCALE_1[exponent[:, 1]]
-    low = mantissa - np.floor(mantissa / scale) * scale  # the digits after the dot (exact)
-    mantissa = np.where(dots > 0, low + (mantissa - low) / 10, mantissa)  # close the dot's gap
-    return mantissa / (scale - 2 * scale * negative), exact  # scale carries the sign
-
-
-def _where_byte(words: np.ndarray, byte: int) -> np.ndarray:
-    """0x80 on every byte of `words` equal to `byte`, else 0 (exact for bytes < 0x80)."""
-    y = words ^ (_ONES * _U(byte))
-    return ~(((y & _LOW7) + _LOW7) | y | _LOW7)
+    words = slots[ends - _SLOT].view(_U).reshape(-1, 2)  # (n, 2), needs ends >= _SLOT
+    # Flags on bit 0 of each byte. Of the number characters only the digits (0x30-0x39) have
+    # bit 4 set, and of the others (. - + e E) only '.' has bit 0 clear. The arrays are updated
+    # in place: temporaries cost as much as the work here.
+    non_digit = _TOKEN_FLAGS.take(lengths, axis=0)  # for now: 0x01 on the token's bytes
+    digit = words >> _FOUR
+    digit &= non_digit
+    non_digit ^= digit
+    dot = ~words
+    dot &= non_digit
+    digits = digit * _U(15)
+    digits &= words
+    # Eight digits per word, first character most significant: pairs, fours, eights (Lemire).
+    digits *= _U(10 << 8 | 1)
+    digits >>= _U(8)
+    digits &= _U(0x00FF00FF00FF00FF)
+    digits *= _U(100 << 16 | 1)
+    digits >>= _U(16)
+    digits &= _U(0x0000FFFF0000FFFF)
+    digits *= _U(10000 << 32 | 1)
+    digits >>= _U(32)
+    mantissa = digits[:, 0] * 1e8
+    mantissa += digits[:, 1]
+    # The flags of both words in one, the second word's one bit up, to count them.
+    non_digits = np.bitwise_count(non_digit[:, 0] | (non_digit[:, 1] << _ONE))
+    dot = dot[:, 0] | (dot[:, 1] << _ONE)
+    dots = np.bitwise_count(dot)
+    negative = buf.take(begins) == ord("-")
+    exact = (lengths < _SLOT) & (dots <= 1) & (non_digits == dots + negative)
+    exact &= lengths > non_digits  # a digit at least
+    # With k digits after the dot, mantissa = 10 * 10**k * high + low (high, low: the digits
+    # before and after it), so the value (10**k * high + low) / 10**k is the exact integer
+    # mantissa + 9 * low over scale = 10 * 10**k; without a dot, low = 0 and scale = 1.
+    scale = _DOT_SCALE.take(np.bitwise_count(dot - _ONE))
+    low = mantissa - np.floor(mantissa / scale) * scale  # exact: mantissa < 10**15
+    np.negative(scale, out=scale, where=negative)
+    return (mantissa + 9 * low) / scale, exact
 
 
 # --- careful path ------------------------------------------------------------------------------
