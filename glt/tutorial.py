@@ -78,8 +78,9 @@ def run(
     """Execute the notebooks in order; stop at the first that fails. Returns what ran."""
     import papermill as pm
 
-    out = Path(out) if out else runs_dir() / f"tutorial-{profile}"
-    work = Path(work) if work else out / "work"
+    # Absolute: the notebooks run with notebooks/ as their working directory.
+    out = Path(out).resolve() if out else runs_dir() / f"tutorial-{profile}"
+    work = Path(work).resolve() if work else out / "work"
     params = load_profile(profile)
     (out / "executed").mkdir(parents=True, exist_ok=True)
     (out / "html").mkdir(parents=True, exist_ok=True)

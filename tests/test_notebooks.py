@@ -69,3 +69,12 @@ def test_every_notebook_ran_and_saved_finite_metrics(ci_metrics):
     for name, metrics in ci_metrics.items():
         for key, value in _finite_numbers(metrics, f"{name}."):
             assert math.isfinite(value), key
+
+
+@pytest.mark.notebooks
+def test_linear_evaluation_is_above_chance_and_pretraining_beats_random(ci_metrics):
+    m = ci_metrics["04_linear_evaluation"]
+    assert m["random_top1"] > m["chance"] and m["knn_top1"] > m["chance"]
+    assert m["pretrained_top1"] > m["random_top1"], m
+    # A random encoder (zero positional embeddings) cannot see the order of the frames.
+    assert m["random_reversal_change"] < 1e-4 < m["pretrained_reversal_change"], m
