@@ -13,6 +13,19 @@ import pytest
 import torch
 
 from glt import paths
+from glt.layout import SkeletonLayout
+
+# A five-joint, one-person skeleton for the small datasets that evaluation and ablation tests
+# write (`from conftest import TOY`).
+TOY = SkeletonLayout(
+    name="toy",
+    joint_names=("root", "neck", "left", "right", "head"),
+    bones=((0, 1), (2, 1), (3, 1), (4, 1)),
+    center=1,
+    left_shoulder=2,
+    right_shoulder=3,
+    num_persons=1,
+)
 
 
 def require(path: Path, what: str) -> Path:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from conftest import TOY
 from matplotlib.figure import Figure
 
 from glt import ablations as A
@@ -20,18 +21,8 @@ from glt.cli import main
 from glt.data.augment import resample
 from glt.data.store import PreparedDataset, open_dataset, write_dataset
 from glt.errors import GLTError
-from glt.layout import SkeletonLayout
 from glt.pretrain import load_config, load_metrics
 
-TOY = SkeletonLayout(
-    name="toy",
-    joint_names=("root", "neck", "left", "right", "head"),
-    bones=((0, 1), (2, 1), (3, 1), (4, 1)),
-    center=1,
-    left_shoulder=2,
-    right_shoulder=3,
-    num_persons=1,
-)
 # The smallest settings that still run every step: 12 train clips in one batch of one epoch.
 SETTINGS = dict(
     preset="tiny",

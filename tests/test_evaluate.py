@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import TOY
 
 from glt import cli
 from glt import evaluate as E
@@ -26,15 +27,6 @@ from glt.features import (
 from glt.layout import NWUCLA, SkeletonLayout
 from glt.model import GLTConfig, GLTransformer, pool_valid
 
-TOY = SkeletonLayout(
-    name="toy",
-    joint_names=("root", "neck", "left", "right", "head"),
-    bones=((0, 1), (2, 1), (3, 1), (4, 1)),
-    center=1,
-    left_shoulder=2,
-    right_shoulder=3,
-    num_persons=1,
-)
 CLASSES = 3
 
 
