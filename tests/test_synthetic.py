@@ -186,7 +186,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
             raise RuntimeError("disk full")
         return "0\n"
 
-    monkeypatch.setattr(S, "format_skeleton", failing)
+    monkeypatch.setattr(S.files, "format_skeleton", failing)  # where write_synthetic looks it up
     with pytest.raises(RuntimeError):
         S.write_synthetic(tmp_path / "raw", progress=False, **SMALL)
     assert list(tmp_path.iterdir()) == []
