@@ -27,6 +27,7 @@ import itertools
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,8 +265,8 @@ def parse_skeleton(data: bytes, path: str | os.PathLike, max_bodies: int = 2) ->
     Body slots are filled in file order; slots beyond a frame's body count stay zero, bodies
     beyond `max_bodies` are checked and dropped. Raises `SkeletonFileError` on malformed input.
     """
-    fast = _parse_fast([data], max_bodies)
-    return fast[0] if fast is not None else _parse_careful(data, path, max_bodies)
+    short = _parse_short(data, max_bodies)
+    return short if short is not None else _parse_careful(data, path, max_bodies)
 
 
 def parse_skeletons(
@@ -523,6 +524,77 @@ def _parse_numbers(buf: np.ndarray, begins: np.ndarray, ends: np.ndarray):
     low = mantissa - np.floor(mantissa / scale) * scale  # exact: mantissa < 10**15
     np.negative(scale, out=scale, where=negative)
     return (mantissa + 9 * low) / scale, exact
+
+
+# --- short path --------------------------------------------------------------------------------
+
+_BODY_LINES = 2 + NUM_JOINTS  # a body's info line, its joint count, its joint lines
+
+
+def _parse_short(data: bytes, max_bodies: int) -> np.ndarray | None:
+    """All the numbers of a file read by numpy at once, placed by the record structure; None
+    unless the file is laid out exactly as the careful pass expects.
+
+    The count lines are read with `int`, as the careful pass reads them, and give where every
+    body's lines are; numpy checks that each line holds the fields it should and converts every
+    field with Python's own correctly rounded conversion, so x, y, z are the values `float`
+    gives, bit for bit.
+    """
+    text = data.rstrip()
+    if text.translate(None, _NUMBER_BYTES):
+        return None  # a letter, a tab...: the careful pass says where
+    lines = text.split(b"\n")
+    count_lines, bodies = [0], []  # bodies: (frame, slot, info line)
+    try:
+        frames = int(lines[0])
+        line = 1
+        for t in range(frames):
+            count = int(lines[line])
+            if count < 0:
+                return None
+            count_lines.append(line)
+            for m in range(count):
+                info = line + 1 + m * _BODY_LINES
+                if int(lines[info + 1]) != NUM_JOINTS:
+                    return None
+                bodies.append((t, m, info))
+            line += 1 + count * _BODY_LINES
+    except (ValueError, IndexError):  # a count that is not an integer, or the file ends early
+        return None
+    if frames < 0 or line != len(lines):
+        return None
+    frame, slot, info = np.array(bodies, np.int64).reshape(-1, 3).T
+    fields = np.full(len(lines), JOINT_FIELDS)
+    fields[count_lines] = 1
+    fields[info + 1] = 1
+    fields[info] = BODY_FIELDS
+    fields_before = np.concatenate(([0], fields.cumsum()))  # of each line, then of the end
+    a = np.frombuffer(text, np.uint8)
+    line_starts = np.concatenate(([0], (a == 10).nonzero()[0] + 1, [len(a)]))
+    field_starts = np.diff(a > 32, prepend=False).nonzero()[0][::2]  # > 32: not space, CR, LF
+    if not np.array_equal(field_starts.searchsorted(line_starts), fields_before):
+        return None  # a line with fields missing or extra
+    # x, y, z: each joint line's text from its first field up to its fourth, all of it
+    # converted at once; the careful pass checks no more of the other fields than the above.
+    first = (fields_before[info] + BODY_FIELDS + 1)[:, None] + JOINT_FIELDS * np.arange(NUM_JOINTS)
+    first = first.ravel()
+    inside = np.zeros(len(a) + 1, np.int8)
+    inside[field_starts[first]] = 1
+    inside[field_starts[first + 3]] = -1
+    xyz_text = a[inside.cumsum(dtype=np.int8)[:-1].view(bool)].tobytes()
+    try:
+        with warnings.catch_warnings():  # older numpy only warns where it stops early
+            warnings.simplefilter("error", DeprecationWarning)
+            xyz = np.fromstring(xyz_text, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return None  # a field that is not one whole number
+    if len(xyz) != 3 * len(first) or not np.isfinite(xyz).all():
+        return None  # dropped bodies too, as the careful pass checks them
+    xyz = xyz.reshape(-1, NUM_JOINTS, 3)
+    out = np.zeros((frames, max_bodies, NUM_JOINTS, 3))
+    keep = slot < max_bodies
+    out[frame[keep], slot[keep]] = xyz[keep]
+    return out
 
 
 # --- careful path ------------------------------------------------------------------------------
