@@ -258,7 +258,6 @@ def parse_skeleton(data: bytes, path: str | os.PathLike, max_bodies: int = 2) ->
 # --- short path ---------------------------------------------------------------------------------
 
 _NUMBER_BYTES = b"0123456789.-+eE \r\n"
-_NUMBER_CHARS = re.compile(rb"[0-9.eE+\-]+")  # what a field may hold (float() decides the rest)
 _BODY_LINES = 2 + NUM_JOINTS  # a body's info line, its joint count, its joint lines
 
 
@@ -328,6 +327,8 @@ def _parse_short(data: bytes, max_bodies: int) -> np.ndarray | None:
 
 
 # --- careful path ------------------------------------------------------------------------------
+
+_NUMBER_CHARS = re.compile(rb"[0-9.eE+\-]+")  # what a field may hold (float() decides the rest)
 
 
 def _parse_careful(data: bytes, path: str | os.PathLike, max_bodies: int) -> np.ndarray:
