@@ -1,22 +1,18 @@
 """Throughput of glt's `.skeleton` reader against plain line-by-line Python parsers.
 
-    python scripts/benchmark_reader.py [--samples DIR] [--repeat 30] [--json FILE] [--default-malloc]
+    python scripts/benchmark_reader.py [--samples DIR] [--repeat 30] [--json FILE]
 
 Reads the genuine NTU samples (default ../shared/data/ntu-samples) once per pass with each
 reader, alternating readers pass by pass, and keeps each reader's best pass. Times are the CPU
-time of this process (time.process_time), so other programs running on the machine do not count;
-wall-clock rates are printed beside them. Before timing, every reader's output is checked equal.
+time of this process (time.process_time), on which other programs running on the machine weigh
+far less than on wall-clock time, printed beside it. Before timing, every reader's output is checked equal.
 
 Readers:
-  glt            glt.data.ntu.parse_skeleton, one file per call (numpy fast path, method §1)
-  glt-batch      glt.data.ntu.parse_skeletons, all files in one call, as `glt prepare` reads
+  glt            glt.data.ntu.parse_skeleton, one file per call (its np.fromstring short path)
   line-by-line   the straightforward parser: split every line, convert every number, keep x, y, z
   dict-per-joint the same into a dict per body and per joint, then x, y, z copied out: the
                  structure of the public NTU preprocessing scripts (the authors' included)
   xyz-only       line by line, converting only x, y, z of each joint line
-
-By default the process first calls glt.data.prepare.keep_freed_memory(), as `glt prepare`'s
-workers do; --default-malloc measures with glibc's default settings instead.
 """
 
 from __future__ import annotations
@@ -31,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from glt import paths
-from glt.data.ntu import parse_skeleton, parse_skeletons
-from glt.data.prepare import keep_freed_memory
+from glt.data.ntu import parse_skeleton
 
 
 def line_by_line(path: Path) -> np.ndarray:
@@ -110,17 +105,12 @@ def glt_reader(path: Path) -> np.ndarray:
     return parse_skeleton(path.read_bytes(), path)
 
 
-def glt_batch(paths: list[Path]) -> list[np.ndarray]:
-    return parse_skeletons([p.read_bytes() for p in paths], paths)
-
-
 def one_by_one(reader):
     return lambda paths: [reader(p) for p in paths]
 
 
 READERS = {
     "glt": one_by_one(glt_reader),
-    "glt-batch": glt_batch,
     "line-by-line": one_by_one(line_by_line),
     "dict-per-joint": one_by_one(dict_per_joint),
     "xyz-only": one_by_one(xyz_only),
@@ -132,11 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=paths.ntu_samples_dir())
     parser.add_argument("--repeat", type=int, default=30, help="passes per reader (best kept)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="do not call keep_freed_memory() first")  # fmt: skip
     args = parser.parse_args(argv)
-    if not args.default_malloc:
-        keep_freed_memory()
     files = sorted(args.samples.glob("*.skeleton"))
     if not files:
         parser.error(f"no .skeleton files in {args.samples}")
@@ -158,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         "files": len(files),
         "frames": frames,
         "repeat": args.repeat,
-        "malloc": "default" if args.default_malloc else "keep_freed_memory",
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -166,19 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         "frames_per_s_wall": {n: round(frames / wall) for n, (_, wall) in best.items()},
     }
     rates = results["frames_per_s"]
-    results["speedup"] = {  # of each glt reader over each plain one
-        f"{g} / {n}": round(rates[g] / rates[n], 1)
-        for g in ("glt", "glt-batch")
-        for n in ("line-by-line", "dict-per-joint", "xyz-only")
+    results["speedup"] = {  # of glt's reader over each plain one
+        f"glt / {n}": round(rates["glt"] / rates[n], 1) for n in READERS if n != "glt"
     }
-    print(
-        f"{len(files)} files, {frames} frames, best of {args.repeat} passes, malloc: {results['malloc']}"
-    )
+    print(f"{len(files)} files, {frames} frames, best of {args.repeat} passes")
     for name in READERS:
         cpu_rate, wall_rate = rates[name], results["frames_per_s_wall"][name]
         print(f"  {name:15s} {cpu_rate:9,d} frames/s (CPU)  {wall_rate:9,d} frames/s (wall)")
     for pair, ratio in results["speedup"].items():
-        print(f"  {pair:29s} {ratio}x")
+        print(f"  {pair:21s} {ratio}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

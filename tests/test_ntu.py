@@ -1,4 +1,4 @@
-"""Tests for glt.data.ntu: the .skeleton reader (fast and careful paths), names, benchmarks."""
+"""Tests for glt.data.ntu: the .skeleton reader (short and careful paths), names, benchmarks."""
 
 from __future__ import annotations
 
@@ -40,10 +40,9 @@ def expected(frames, slots):
     return out
 
 
-def fast_path(data: bytes, slots: int):
-    """The fast path on one file: its array, or None when it defers to the careful pass."""
-    parsed = ntu._parse_fast([data], slots)
-    return None if parsed is None else parsed[0]
+def short_path(data: bytes, slots: int):
+    """The short path on one file: its array, or None when it defers to the careful pass."""
+    return ntu._parse_short(data, slots)
 
 
 def write(tmp_path, text, name="S001C001P001R001A001.skeleton"):
@@ -73,22 +72,22 @@ def test_read_xyz_matches_authors_on_genuine_files(official, ntu_samples_dir):
         np.testing.assert_array_equal(got, want.numpy(), err_msg=name)
 
 
-# --- fast path == careful path -----------------------------------------------------------------
+# --- short path == careful path ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("slots", [2, 4])
-def test_fast_path_equals_careful_path_on_genuine_files(ntu_samples_dir, slots):
+def test_short_path_equals_careful_path_on_genuine_files(ntu_samples_dir, slots):
     paths = sorted(ntu_samples_dir.glob("*.skeleton"))
     assert len(paths) == 16
     crlf = [p for p in paths if b"\r\n" in p.read_bytes()]
     assert 0 < len(crlf) < len(paths)  # both line ends are covered
     for path in paths:
         data = path.read_bytes()
-        fast = fast_path(data, slots)
-        assert fast is not None, f"{path.name} left the fast path"
+        short = short_path(data, slots)
+        assert short is not None, f"{path.name} left the short path"
         careful = ntu._parse_careful(data, path, slots)
-        np.testing.assert_array_equal(fast, careful)
-        np.testing.assert_array_equal(np.signbit(fast), np.signbit(careful))
+        np.testing.assert_array_equal(short, careful)
+        np.testing.assert_array_equal(np.signbit(short), np.signbit(careful))
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
@@ -110,15 +109,18 @@ def test_number_formats_parse_exactly(newline, fmt):
         for m, xyz in enumerate(bodies):
             want = [[float(fmt.format(v)) for v in row] for row in xyz]
             np.testing.assert_array_equal(got[t, m], want)
-    assert fast_path(data, 4) is not None
+    assert short_path(data, 4) is not None
 
 
-def test_fast_path_defers_to_careful_on_unusual_spacing(tmp_path):
+def test_unusual_spacing_reads_the_same():
     frames = random_frames(np.random.default_rng(1))
-    text = skeleton_text(frames).replace(" 277.4", "  277.4").replace("\n25\n", "\n 25\t\n")
-    data = text.encode()
-    assert fast_path(data, 2) is None
-    np.testing.assert_array_equal(ntu.parse_skeleton(data, "x", 2), expected(frames, 2))
+    text = skeleton_text(frames).replace(" 277.4", "  277.4").replace(" 2\n", " 2 \n")
+    spaced = text.replace("\n25\n", "\n 25 \n").encode()
+    assert short_path(spaced, 2) is not None  # spaces anywhere: the short path reads them
+    tabbed = text.replace("\n25\n", "\n 25\t\n").encode()
+    assert short_path(tabbed, 2) is None  # other whitespace: the careful pass does
+    for data in (spaced, tabbed):
+        np.testing.assert_array_equal(ntu.parse_skeleton(data, "x", 2), expected(frames, 2))
 
 
 @pytest.mark.parametrize("dataset", ["ntu60", "ntu120"])
@@ -216,6 +218,7 @@ BAD_FILES = {
     "non-numeric unused field": (_replace_field(8, 6, "0,25"), 8, "field 7"),
     "non-numeric body field": (_replace_field(3, 1, "x"), 3, "field 2"),
     "nan": (_replace_field(9, 1, "nan"), 9, "not a number"),
+    "two numbers in the last z": (_replace_field(len(LINES), 2, "0.5-3"), len(LINES), "finite"),
     "overflow": (_replace_field(9, 2, "1e999"), 9, "finite"),
     "24 joints": (_replace_line(4, "24"), 4, "expected 25 joints"),
     "missing joint line": ("\n".join(LINES[:10] + LINES[11:]) + "\n", 29, "12 numbers, found 1"),
@@ -236,7 +239,7 @@ def test_bad_files_raise_a_precise_error(tmp_path, case):
     text, line, what = BAD_FILES[case]
     path = write(tmp_path, text)
     data = path.read_bytes()
-    assert fast_path(data, 2) is None  # nothing slips through the fast path
+    assert short_path(data, 2) is None  # nothing slips through the short path
     with pytest.raises(SkeletonFileError) as info:
         ntu.read_skeleton_file(path, "ntu60")
     error = info.value
@@ -253,7 +256,7 @@ def test_dropped_bodies_are_checked_too(tmp_path):
     fields[1] = "6.820+02"
     lines[59] = " ".join(fields)
     path = write(tmp_path, "\n".join(lines) + "\n")
-    assert fast_path(path.read_bytes(), 2) is None
+    assert short_path(path.read_bytes(), 2) is None
     with pytest.raises(SkeletonFileError, match="line 60: y of joint 2 of frame 1, body 3 is"):
         ntu.read_skeleton_file(path, "ntu60")
 
@@ -320,27 +323,36 @@ def test_name_lists(tmp_path):
     assert ntu.read_name_list(path) == {"S001C002P005R002A008", "S001C002P006R001A008"}
 
 
-def test_fast_path_never_accepts_what_the_careful_pass_refuses():
-    # Random small corruptions of a good file: wherever the fast path gives an answer, it is
-    # the careful pass's answer.
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_short_path_never_accepts_what_the_careful_pass_refuses(newline):
+    # Random small corruptions of a good file whose first frame has a third body, which NTU-60
+    # drops: wherever the short path gives an answer, it is the careful pass's answer (and the
+    # careful pass raises on the files it refuses).
     rng = np.random.default_rng(8)
-    good = skeleton_text(random_frames(rng, num_frames=2, bodies=(2,)), "\r\n").encode()
+    good = skeleton_text(random_frames(rng, num_frames=2, bodies=(3, 1)), newline).encode()
     alphabet = b"0123456789.-+eE \r\nx\t"
     answered = 0
     for _ in range(400):
         data = bytearray(good)
         for _ in range(rng.integers(1, 3)):
             i = int(rng.integers(len(data)))
-            op = rng.integers(3)
+            op = rng.integers(5)
             if op == 0:
                 del data[i]
             elif op == 1:
                 data.insert(i, alphabet[rng.integers(len(alphabet))])
-            else:
+            elif op == 2:
                 data[i] = alphabet[rng.integers(len(alphabet))]
-        fast = fast_path(bytes(data), 2)
-        if fast is None:
+            elif op == 3:  # the line holding byte i goes
+                start, end = data.rfind(b"\n", 0, i) + 1, data.find(b"\n", i)
+                del data[start : end + 1 if end >= 0 else len(data)]
+            else:  # truncated
+                del data[i:]
+            if not data:
+                break
+        short = short_path(bytes(data), 2)
+        if short is None:
             continue
         answered += 1
-        np.testing.assert_array_equal(fast, ntu._parse_careful(bytes(data), "x", 2))
+        np.testing.assert_array_equal(short, ntu._parse_careful(bytes(data), "x", 2))
     assert answered > 50  # many corruptions hit digits and still parse

@@ -21,7 +21,6 @@ listed; with `strict` (--strict) the first one stops the run with its error inst
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -260,23 +259,6 @@ def _result(path: str, name: str, label: int | None, raw, layout) -> tuple:
     return name, label, clip, None
 
 
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory instead of returning it to the OS after every free.
-
-    The reader makes many short-lived numpy arrays of 0.1-10 MB. With glibc's default trim and
-    mmap thresholds each one comes back as fresh pages, and on the machine we measured the page
-    faults cost as much as the parsing (glt.data.ntu reads up to twice as fast with this).
-    Called in `glt prepare`'s worker processes and by scripts/benchmark_reader.py; a no-op
-    without glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
-    libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
-
-
 def _parallel(
     fn: Callable, tasks: Sequence, workers: int | None, desc: str, progress: bool
 ) -> Iterator:
@@ -286,10 +268,11 @@ def _parallel(
         workers = os.cpu_count() or 1
     if workers < 0:
         raise GLTError(f"workers must be >= 0, not {workers}")
-    # Batches share the reader's numpy work; enough of them keep every worker busy to the end.
+    # Batches spare a round trip to a worker per file; enough of them keep every worker busy to
+    # the end.
     size = max(1, min(_BATCH, len(tasks) // (4 * max(workers, 1))))
     batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-    pool = ProcessPoolExecutor(workers, initializer=keep_freed_memory) if workers else None
+    pool = ProcessPoolExecutor(workers) if workers else None
     results = pool.map(fn, batches) if pool is not None else map(fn, batches)
     try:
         with tqdm(total=len(tasks), desc=desc, unit="file", disable=not progress) as bar:
