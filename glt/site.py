@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,14 @@ class Page:
 def build(
     pages: list[Page], folder: Path, metrics: dict[str, dict], title: str = "glt tutorial"
 ) -> Path:
-    """Write the site to `folder` (one page per notebook, linked docs, index.html); returns the index."""
+    """Write the site to `folder`, replacing what was there; returns the index page.
+
+    One page per notebook, one per repository doc they link to, and index.html.
+    """
     import nbformat
 
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # no stale page of an earlier run stays linked
+    folder.mkdir(parents=True)
     summaries, docs = {}, set()
     for i, page in enumerate(pages):
         nb = nbformat.read(page.executed, as_version=4)
