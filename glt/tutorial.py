@@ -4,34 +4,28 @@
     python -m glt.tutorial --profile ci         # small overrides from notebooks/params/ci.yaml
     python -m glt.tutorial --only 01 03         # a subset, by number
 
-Executed notebooks go to OUT/executed/, their HTML to OUT/html/ with an index page, and every
-notebook writes its key numbers to WORK/metrics/<notebook>.json. OUT defaults to
+Executed notebooks go to OUT/executed/ and every notebook writes its key numbers to
+WORK/metrics/<notebook>.json; OUT/html/ is the report, a small site (glt.site): an index with
+each notebook's status, run time and key numbers, and one page per notebook. OUT defaults to
 runs/tutorial-<profile> (under `$GLT_RUNS` if set).
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import json
+import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from glt import site, workspace
 from glt.paths import REPO_ROOT, runs_dir
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 KERNEL = "glt"  # installed into the virtual environment by `make setup`
-
-
-@dataclass
-class NotebookRun:
-    name: str
-    seconds: float
-    executed: Path
-    html: Path | None
-    error: str | None = None
 
 
 def notebooks(only: list[str] | None = None) -> list[Path]:
@@ -69,13 +63,31 @@ def kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+@contextmanager
+def inline_figures() -> Iterator[None]:
+    """Let kernels started here choose Jupyter's inline backend.
+
+    Kernels inherit the environment, and a non-interactive MPLBACKEND (CI sets Agg) would keep
+    every figure out of the executed notebooks and the report.
+    """
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+
+
 def run(
     profile: str = "default",
     out: Path | None = None,
     only: list[str] | None = None,
     work: Path | None = None,
-) -> list[NotebookRun]:
-    """Execute the notebooks in order; stop at the first that fails. Returns what ran."""
+) -> list[site.Page]:
+    """Execute the notebooks in order, stop at the first that fails, and write the report.
+
+    Returns what ran.
+    """
     import papermill as pm
 
     # Absolute: the notebooks run with notebooks/ as their working directory.
@@ -83,9 +95,8 @@ def run(
     work = Path(work).resolve() if work else out / "work"
     params = load_profile(profile)
     (out / "executed").mkdir(parents=True, exist_ok=True)
-    (out / "html").mkdir(parents=True, exist_ok=True)
     kernel = kernel_name()
-    runs: list[NotebookRun] = []
+    runs: list[site.Page] = []
     for nb in notebooks(only):
         values = {"WORK_DIR": str(work), **params.get("all", {}), **params.get(nb.stem, {})}
         executed = out / "executed" / nb.name
@@ -93,49 +104,25 @@ def run(
         start = time.perf_counter()
         error = None
         try:
-            pm.execute_notebook(
-                str(nb), str(executed), parameters=values, kernel_name=kernel,
-                cwd=str(NOTEBOOKS), progress_bar=False,
-            )  # fmt: skip
+            with inline_figures():
+                pm.execute_notebook(
+                    str(nb), str(executed), parameters=values, kernel_name=kernel,
+                    cwd=str(NOTEBOOKS), progress_bar=False,
+                )  # fmt: skip
         except pm.PapermillExecutionError as e:
             error = f"{e.ename}: {e.evalue}"
         seconds = time.perf_counter() - start
-        page = export_html(executed, out / "html") if executed.exists() else None
-        runs.append(NotebookRun(nb.stem, seconds, executed, page, error))
+        runs.append(site.Page(nb.stem, executed, seconds, error))
         print(
             f"    {'FAILED' if error else 'ok'} in {seconds:.0f} s"
             + (f": {error}" if error else "")
         )
         if error:
             break
-    write_index(runs, out / "html" / "index.html", profile)
+    pages = [r for r in runs if r.executed.exists()]
+    title = f"glt tutorial ({profile} parameters)"
+    site.build(pages, out / "html", workspace.load_metrics(work), title)
     return runs
-
-
-def export_html(notebook: Path, folder: Path) -> Path:
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    # Progress bars print many updates; coalescing shows each bar once, as Jupyter does.
-    config = Config({"CoalesceStreamsPreprocessor": {"enabled": True}})
-    body, _ = HTMLExporter(config=config).from_filename(str(notebook))
-    page = folder / f"{notebook.stem}.html"
-    page.write_text(body, encoding="utf-8")
-    return page
-
-
-def write_index(runs: list[NotebookRun], path: Path, profile: str) -> None:
-    rows = "\n".join(
-        f"<tr><td><a href='{r.html.name if r.html else '#'}'>{html.escape(r.name)}</a></td>"
-        f"<td>{'failed: ' + html.escape(r.error) if r.error else 'ok'}</td><td>{r.seconds:.0f} s</td></tr>"
-        for r in runs
-    )
-    path.write_text(
-        "<!doctype html><meta charset='utf-8'><title>glt tutorial</title>"
-        f"<h1>glt tutorial ({html.escape(profile)} parameters)</h1>"
-        f"<table border=1 cellpadding=6><tr><th>notebook</th><th>status</th><th>time</th></tr>{rows}</table>",
-        encoding="utf-8",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,3 +58,13 @@ def nwucla_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium for the report's site checks (site_check.py); skips without one."""
+    from site_check import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()

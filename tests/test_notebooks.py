@@ -2,7 +2,8 @@
 
 The run executes notebooks 01-06 in order with notebooks/params/ci.yaml, writing the executed
 copies and the HTML report to runs/tutorial-ci/ (gitignored), then checks the metrics each
-notebook saved: finite losses, accuracies above chance, the pretrained encoder above a random one.
+notebook saved (finite losses, accuracies above chance, the pretrained encoder above a random
+one) and opens the report in headless Chromium (site_check.py; screenshots in html/screenshots).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 
 import pytest
+from site_check import check_site, expected_outputs
 
 from glt import tutorial, workspace
 from glt.paths import runs_dir
@@ -54,13 +56,19 @@ def _finite_numbers(d, where=""):
 
 
 @pytest.fixture(scope="module")
-def ci_metrics():
+def ci_tutorial():
+    """The tutorial's output folder after a run with the CI parameters."""
     out = runs_dir() / "tutorial-ci"
     runs = tutorial.run("ci", out=out, work=out / "work")
     failed = [r for r in runs if r.error]
     assert not failed, f"{failed[0].name} failed: {failed[0].error} (see {failed[0].executed})"
     assert (out / "html" / "index.html").is_file()
-    return workspace.load_metrics(out / "work")
+    return out
+
+
+@pytest.fixture(scope="module")
+def ci_metrics(ci_tutorial):
+    return workspace.load_metrics(ci_tutorial / "work")
 
 
 @pytest.mark.notebooks
@@ -78,3 +86,19 @@ def test_linear_evaluation_is_above_chance_and_pretraining_beats_random(ci_metri
     assert m["pretrained_top1"] > m["random_top1"], m
     # A random encoder (zero positional embeddings) cannot see the order of the frames.
     assert m["random_reversal_change"] < 1e-4 < m["pretrained_reversal_change"], m
+
+
+@pytest.mark.notebooks
+def test_every_notebook_shows_figures_and_01_an_animation(ci_tutorial):
+    # Figures reach the executed notebooks only through the inline backend (not CI's Agg).
+    shown = {
+        p.stem: expected_outputs(p) for p in sorted((ci_tutorial / "executed").glob("*.ipynb"))
+    }
+    assert all(figures > 0 for figures, _ in shown.values()), shown
+    assert shown["01_data"][1] >= 1, shown
+
+
+@pytest.mark.notebooks
+def test_report_reads_well_in_a_browser(ci_tutorial, browser):
+    problems = check_site(browser, ci_tutorial / "html", ci_tutorial / "executed")
+    assert not problems, "\n".join(problems)
