@@ -50,9 +50,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from glt.checkpoint import atomic_write
+from glt.atomic import atomic_write, staging_dir
 from glt.data.augment import resample
-from glt.data.store import PreparedDataset, SkeletonPart, open_dataset, staging_dir
+from glt.data.store import PreparedDataset, SkeletonPart, open_dataset
 from glt.errors import GLTError
 from glt.evaluate import EvalResult, linear_eval, save_result
 from glt.paths import runs_dir

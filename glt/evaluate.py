@@ -40,11 +40,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from glt.atomic import staging_dir
 from glt.data.augment import Augment
 from glt.data.dataset import LengthBucketSampler, collate_clips
-from glt.data.store import PreparedDataset, open_dataset, staging_dir
+from glt.data.store import PreparedDataset, open_dataset
+from glt.device import autocast, resolve_device
 from glt.errors import DataError, GLTError
-from glt.features import autocast, clip_dataset, default_device, extract_features
+from glt.features import clip_dataset, extract_features
 from glt.layout import SkeletonLayout
 from glt.model import PRESETS, GLTClassifier, GLTConfig, GLTransformer, pool_valid
 from glt.paths import runs_dir
@@ -143,19 +145,6 @@ def best_epoch(metrics: Sequence[dict], key: str = "test_top1") -> dict:
 # --- encoders -----------------------------------------------------------------------------------
 
 
-def check_layout(config: GLTConfig, layout: SkeletonLayout, data: str = "the dataset") -> None:
-    """Raise DataError unless the encoder's tokens match the dataset's skeleton layout."""
-    want = (config.num_joints, config.num_persons, config.center_joint)
-    have = (layout.num_joints, layout.num_persons, layout.center)
-    if want != have:
-        raise DataError(
-            f"the encoder expects {want[0]} joints x {want[1]} persons (centre joint {want[2]}), "
-            f"but {data} has layout {layout.name!r} with {have[0]} joints x {have[1]} persons "
-            f"(centre joint {have[2]}): an encoder only transfers between datasets with the same "
-            "token layout"
-        )
-
-
 def fingerprint(state_dict: dict) -> float:
     """A checksum of weights (sum of absolute values, float64), to recognise an encoder."""
     return float(sum(v.detach().double().abs().sum().item() for v in state_dict.values()))
@@ -236,8 +225,8 @@ def linear_eval(
     the cached features, which is orders of magnitude faster. `train_indices` restricts training
     to those train clips (semi-supervised). The test features are always computed once.
     """
-    device, start = default_device(device), time.perf_counter()
-    check_layout(encoder.config, dataset.layout)
+    device, start = resolve_device(device), time.perf_counter()
+    encoder.config.check_layout(dataset.layout)
     torch.manual_seed(seed)
     train, val = dataset.train, dataset.val
     feats = dict(batch_size=feature_batch_size, device=device, workers=workers, progress=progress)
@@ -341,8 +330,8 @@ def knn_eval(
     The headline numbers (and the confusion matrix) are those of the first k; top-5 is given
     only for k >= 5 (with fewer neighbours at most k classes get a vote).
     """
-    device = default_device(device)
-    check_layout(encoder.config, dataset.layout)
+    device = resolve_device(device)
+    encoder.config.check_layout(dataset.layout)
     if not ks or min(ks) < 1:
         raise GLTError(f"k must be positive, got {list(ks)}")
     feats = dict(batch_size=feature_batch_size, device=device, workers=workers, progress=progress)
@@ -412,8 +401,8 @@ def finetune(
     the updated encoder is returned in the state dict. Tested every `eval_every` epochs and at
     the last; the input `encoder` is modified in place.
     """
-    device, start = default_device(device), time.perf_counter()
-    check_layout(encoder.config, dataset.layout)
+    device, start = resolve_device(device), time.perf_counter()
+    encoder.config.check_layout(dataset.layout)
     torch.manual_seed(seed)
     train, val, config = dataset.train, dataset.val, encoder.config
     indices = (
@@ -525,7 +514,7 @@ def transfer(run: str | Path, dataset: PreparedDataset, **kw) -> EvalResult:
     """Transfer (method §5, §7): the encoder pretrained in `run` (on dataset A), linear
     evaluation on `dataset` (B). Both must have the same token layout. `kw` goes to `linear_eval`."""
     encoder = _load_run_encoder(run)
-    check_layout(encoder.config, dataset.layout, f"{dataset.root} (the transfer target)")
+    encoder.config.check_layout(dataset.layout, f"{dataset.root} (the transfer target)")
     result = linear_eval(encoder, dataset, **kw)
     result.protocol = "transfer"
     result.info["pretrained_on"] = _pretrained_on(run)
@@ -581,9 +570,9 @@ def evaluate_classifier(
     progress: bool = True,
 ) -> EvalResult:
     """Accuracy of a saved classifier (`load_classifier`) on one part of `dataset`."""
-    device = default_device(device)
+    device = resolve_device(device)
     model, meta = load_classifier(folder, run)
-    check_layout(model.encoder.config, dataset.layout)
+    model.encoder.config.check_layout(dataset.layout)
     if meta["num_classes"] != dataset.num_classes:
         raise DataError(
             f"the classifier has {meta['num_classes']} classes, {dataset.root} has {dataset.num_classes}"
@@ -674,7 +663,7 @@ def _encoder_from_args(args, dataset: PreparedDataset) -> tuple[GLTransformer, P
         raise GLTError("give either --run RUN_DIR (a pretrained encoder) or --random-init")
     if args.run is not None:
         encoder = _load_run_encoder(args.run)
-        check_layout(encoder.config, dataset.layout, str(dataset.root))
+        encoder.config.check_layout(dataset.layout, str(dataset.root))
         return encoder, Path(args.run)
     return random_encoder(args.preset, dataset.layout, args.seed), None
 

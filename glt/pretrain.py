@@ -47,7 +47,8 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from glt import distributed
-from glt.checkpoint import atomic_write, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from glt.atomic import atomic_write
+from glt.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from glt.data.augment import Augment, resample
 from glt.data.dataset import ClipDataset, LengthBucketSampler, collate_clips, derive_seed
 from glt.data.store import open_dataset
@@ -410,13 +411,7 @@ def _open_train_part(data_dir, model_config: GLTConfig | None):
         raise GLTError(str(e).strip("'\"")) from e
     layout = dataset.layout
     if model_config is not None:
-        want = (model_config.num_joints, model_config.num_persons, model_config.center_joint)
-        have = (layout.num_joints, layout.num_persons, layout.center)
-        if want != have:
-            raise GLTError(
-                f"{path} has {have[0]} joints x {have[1]} persons (centre {have[2]}); the run's "
-                f"model expects {want[0]} x {want[1]} (centre {want[2]})"
-            )
+        model_config.check_layout(layout, str(path))
     return layout, part
 
 

@@ -388,11 +388,6 @@ def training_curves(
 # --- data and targets (notebooks 01 and 03) ----------------------------------------------------
 
 
-def _persons(clip: np.ndarray) -> list[int]:
-    """Persons with any non-zero coordinate in a (T, M, V, 3) clip (at least the first)."""
-    return [m for m in range(clip.shape[1]) if np.any(clip[:, m] != 0)] or [0]
-
-
 def global_translation(
     clip, layout: SkeletonLayout, length: int | None = None, *, title: str | None = None
 ) -> Figure:
@@ -404,7 +399,7 @@ def global_translation(
     x = _np(clip)[:length]
     if x.ndim != 4 or x.shape[1:] != (layout.num_persons, layout.num_joints, 3):
         raise ValueError(f"clip must be (T, M, V, 3) for layout {layout.name!r}, got {x.shape}")
-    persons = _persons(x)
+    persons = _present(x) or [0]
     fig, axes = plt.subplots(
         1, len(persons), figsize=(4.2 * len(persons), 3), squeeze=False, layout="constrained"
     )
@@ -441,7 +436,7 @@ def shoulder_top_view(
     a, b = _np(before)[:length], _np(after)[:length]
     if a.shape != b.shape or a.ndim != 4:
         raise ValueError(f"before and after must be (T, M, V, 3) alike, got {a.shape}, {b.shape}")
-    persons, n = _persons(a), len(a)
+    persons, n = _present(a) or [0], len(a)
     ls, rs = layout.left_shoulder, layout.right_shoulder
     fig, axes = plt.subplots(
         len(persons), 2, figsize=(8.5, 3.3 * len(persons)), sharex=True, sharey=True,
@@ -624,9 +619,9 @@ def skeleton_positions(clip, layout: SkeletonLayout, preprocessed: bool = True) 
     return x + translation[:, :, None, :]
 
 
-def _present(positions: np.ndarray) -> list[int]:
-    """Persons that are not all zeros over the clip."""
-    return [m for m in range(positions.shape[1]) if np.any(positions[:, m] != 0)]
+def _present(clip: np.ndarray) -> list[int]:
+    """Persons with any non-zero coordinate in a (T, M, V, 3) clip."""
+    return [m for m in range(clip.shape[1]) if np.any(clip[:, m] != 0)]
 
 
 def _limits(positions: np.ndarray, persons: list[int]) -> tuple[tuple, tuple]:

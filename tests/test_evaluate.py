@@ -223,7 +223,7 @@ def test_knn_scores_weighted_vote():
 def test_check_layout_names_both_layouts():
     config = GLTConfig.preset("tiny")  # NTU: 25 joints x 2 persons
     with pytest.raises(DataError, match="25 joints x 2 persons.*'nwucla'.*20 joints x 1"):
-        E.check_layout(config, NWUCLA)
+        config.check_layout(NWUCLA)
 
 
 # --- protocols on the toy dataset ---------------------------------------------------------------

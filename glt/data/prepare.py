@@ -33,7 +33,9 @@ import numpy as np
 from tqdm import tqdm
 
 from glt import paths
+from glt.atomic import staging_dir
 from glt.data import nwucla
+from glt.data.authors import ntu_fields
 from glt.data.ntu import (
     BENCHMARKS,
     CLASSES,
@@ -45,14 +47,13 @@ from glt.data.ntu import (
     split_of,
 )
 from glt.data.preprocess import preprocess
-from glt.data.store import staging_dir, write_dataset
+from glt.data.store import write_dataset
 from glt.errors import DataError, GLTError, SkeletonFileError
 from glt.layout import NTU, NWUCLA
 
 DATASETS = ("ntu60", "ntu120", "nwucla")
 _BATCH = 32  # files per task
 _NO_SKELETON = "no skeleton: joint 1 of body 1 is zero in every frame"
-_NTU_INFO = ("subject", "camera", "setup", "replication")  # per-clip fields kept
 
 
 def prepare_ntu(
@@ -108,7 +109,7 @@ def prepare_ntu(
                 splits,
                 NTU,
                 names=[str(n) for n in kept_names],
-                info={f: [getattr(n, f) for n in kept_names] for f in _NTU_INFO},
+                info=ntu_fields(kept_names),
                 class_names=CLASSES[dataset],
                 preprocessed=True,
                 metadata={**summary, "benchmark": benchmark},
