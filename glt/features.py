@@ -27,6 +27,8 @@ from glt.data.store import SkeletonPart
 from glt.device import autocast, resolve_device
 from glt.model import GLTransformer, frame_mask, pool_valid
 
+BATCH_SIZE = 64  # clips per encoder forward when extracting features
+
 
 class _CropThen:
     """A transform that crops a clip to the encoder's `max_frames`, after an optional transform."""
@@ -84,7 +86,7 @@ def ordered_loader(
 def extract_features(
     encoder: GLTransformer,
     data: SkeletonPart | ClipDataset,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     device: str | torch.device | None = None,
     transform: Transform | None = None,
     *,

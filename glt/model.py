@@ -416,9 +416,10 @@ class GLTClassifier(nn.Module):
     """Encoder + one Linear on the features averaged over valid frames (method §5): the
     model of the authors' linear evaluation (`ActionRecognition`), also used for fine-tuning."""
 
-    def __init__(self, config: GLTConfig, num_classes: int):
+    def __init__(self, config: GLTConfig, num_classes: int, encoder: GLTransformer | None = None):
+        """`encoder`: an encoder of this config to wrap (shared, not copied); default: a new one."""
         super().__init__()
-        self.encoder = GLTransformer(config)
+        self.encoder = GLTransformer(config) if encoder is None else encoder
         self.classifier = nn.Linear(config.width, num_classes)
 
     def forward(self, x: torch.Tensor, lengths=None) -> torch.Tensor:

@@ -16,7 +16,7 @@ of frames that no averaged clip was long enough to have.
 The figures are grouped by subject, and every one is importable from here (`viz.attention_grid`):
 
     glt.viz.attention   Fig. A, Figs. B and C, t-SNE of embeddings
-    glt.viz.training    metric curves, confusion matrix
+    glt.viz.training    metric curves, the pretraining loss, confusion matrix, ablation tables
     glt.viz.data        preprocessing, clip lengths, resampling, pretraining targets
     glt.viz.skeletons   poses and animations
 """
@@ -37,7 +37,12 @@ from glt.viz.data import (
 )
 from glt.viz.skeletons import skeleton_animation, skeleton_frames, skeleton_positions
 from glt.viz.style import CMAP, MISSING_COLOR, PERSON_COLORS, token_names
-from glt.viz.training import confusion_matrix, training_curves
+from glt.viz.training import (
+    confusion_matrix,
+    plot_loss,
+    plot_table,
+    training_curves,
+)
 
 __all__ = [
     "CMAP",
@@ -50,6 +55,8 @@ __all__ = [
     "global_translation",
     "length_histogram",
     "magnitude_targets",
+    "plot_loss",
+    "plot_table",
     "positional_similarity",
     "resampling_comparison",
     "shoulder_top_view",

@@ -1,14 +1,18 @@
-"""Figures of training and results: metric curves and a confusion matrix."""
+"""Figures of training and results: metric curves, the pretraining loss, a confusion matrix and
+an ablation table next to the paper's numbers."""
 
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from glt.mpdp import LOSS_TERMS
 from glt.viz.style import as_array, colormap
 
 
@@ -127,4 +131,62 @@ def training_curves(
             ax.legend(handles=handles, fontsize=7)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_loss(metrics: Sequence[Mapping], *, chance: float | None = None) -> Figure:
+    """The pretraining curves from a run's metrics rows (`glt.run.load_metrics(run, kind=None)`):
+    total loss, and its direction and magnitude terms (joint and global tokens), against the
+    epoch. Epoch rows (a "kind" of "epoch", or none) are drawn as points joined by lines (epoch
+    means), step rows, if any, as thin lines behind them; `chance`, if given, as a dotted line
+    on the loss panel."""
+    epochs = [row for row in metrics if row.get("kind", "epoch") == "epoch"]
+    steps = [row for row in metrics if row.get("kind", "epoch") == "step"]
+    fig = training_curves(
+        epochs or steps, ["loss", LOSS_TERMS], x="epoch", title="MPDP pretraining",
+        steps=steps if epochs else None,
+    )  # fmt: skip
+    loss_ax, terms_ax = fig.axes[:2]
+    loss_ax.set_ylabel("loss (weighted sum)")
+    terms_ax.set_ylabel("cross-entropy per term")
+    if chance is not None:
+        line = loss_ax.axhline(chance, color="grey", ls=":", label="chance level")
+        legend = loss_ax.get_legend()
+        handles = legend.legend_handles if legend is not None else []
+        loss_ax.legend(handles=[*handles, line], fontsize=7)
+    for ax in (loss_ax, terms_ax):
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def plot_table(
+    rows: Sequence[Mapping], title: str | None = None, xlabel: str | None = None
+) -> Figure:
+    """A bar chart of an ablation table (`glt.ablations`): our top-1 (last and best epoch) next
+    to the paper's, per row (rows with "setting", "top1_last", "top1_best", "paper_xsub",
+    "paper_xview", "benchmark", "table").
+
+    The paper's bars are those of the rows' benchmark (xsub or xview) when the data is one of
+    them, otherwise both.
+    """
+    if not rows:
+        raise ValueError("plot_table: no rows given")
+    benchmark = rows[0].get("benchmark")
+    paper = [benchmark] if benchmark in ("xsub", "xview") else ["xsub", "xview"]
+    series = [("ours, last epoch", "top1_last"), ("ours, best epoch", "top1_best")]
+    series += [(f"paper, NTU-60 {b}", f"paper_{b}") for b in paper]
+    fig, ax = plt.subplots(figsize=(2.8 + 1.5 * len(rows), 3.6), layout="constrained")
+    width = 0.8 / len(series)
+    x = np.arange(len(rows))
+    for i, (label, key) in enumerate(series):
+        values = [np.nan if r.get(key) is None else r[key] for r in rows]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    ax.set_xticks(x, [textwrap.fill(r["setting"], 16) for r in rows], fontsize=8)
+    ax.set_xlabel(xlabel or "row")
+    ax.set_ylabel("linear evaluation top-1 (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title or f"Table {rows[0]['table']}", fontsize=9)
     return fig
