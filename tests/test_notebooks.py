@@ -60,7 +60,7 @@ def ci_metrics():
     failed = [r for r in runs if r.error]
     assert not failed, f"{failed[0].name} failed: {failed[0].error} (see {failed[0].executed})"
     assert (out / "html" / "index.html").is_file()
-    return workspace.load_metrics(out / "work")
+    return workspace.load_notebook_metrics(out / "work")
 
 
 @pytest.mark.notebooks
