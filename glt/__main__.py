@@ -1,5 +1,5 @@
 import sys
 
-from glt.cli import main
+from glt.commands import main
 
 sys.exit(main())

@@ -3,12 +3,15 @@ and Table B (pretraining on corrupted joints), each row a whole pretraining + li
 
     glt ablate --data DATA_DIR --out OUT [--table a|b|both] [--preset tiny|paper] [--rows ...]
 
+This module holds the tables (our rows next to the published numbers) and runs them; the command
+line is `glt.commands.ablate`, the table files `glt.results.write_table`.
+
 Table A (supplementary B, "Effectiveness of natural-speed input"): the published pipeline feeds
 every clip at its natural length, zero-padded in the batch and masked in attention ("natural").
 The rows "resample150" and "resample300" instead resample every clip to 150 or 300 frames by linear
 interpolation (`glt.data.augment.resample`), in pretraining (`PretrainConfig.resample`; the
 interpolation augmentation is then skipped, a fixed length has no speed to jitter) and in the
-linear evaluation, train and test clips alike (`ResampledDataset`); so these rows are evaluated
+linear evaluation, train and test clips alike (`glt.data.resampled`); so these rows are evaluated
 without the interpolation augmentation, whatever the preset says.
 
 Table B (supplementary D, "Additional study for corrupted input sequence"): "we randomly set the
@@ -20,8 +23,8 @@ clean clips.
 The output folder:
 
     table_a/<row>/ablation.json   the row's settings, checked when the row is met again
-    table_a/<row>/run/            its pretraining run (`glt.pretrain`)
-    table_a/<row>/eval/           its linear evaluation (`glt.evaluate.save_result`): result.json, ...
+    table_a/<row>/run/            its pretraining run (`glt.pretrain`, `glt.run`)
+    table_a/<row>/eval/           its linear evaluation (`glt.results.save_result`): result.json, ...
     table_a.csv, table_a.md, table_a.png    the table: our top-1 (last and best epoch) and the paper's
     table_b/..., table_b.csv, ...
 
@@ -36,34 +39,25 @@ not meant for `torchrun`.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import shutil
-import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from glt.checkpoint import atomic_write
-from glt.data.augment import resample
-from glt.data.store import PreparedDataset, SkeletonPart, open_dataset, staging_dir
+from glt.atomic import atomic_write, staging_dir
+from glt.config import LinearConfig, PretrainConfig
+from glt.data.resampled import ResampledDataset
+from glt.data.store import PreparedDataset, open_dataset
 from glt.errors import GLTError
-from glt.evaluate import EvalResult, linear_eval, save_result
-from glt.paths import runs_dir
-from glt.pretrain import (
-    TRAIN_PRESETS,
-    PretrainConfig,
-    load_encoder,
-    load_metrics,
-    parse_model_overrides,
-    pretrain,
-)
+from glt.evaluate import linear_eval
+from glt.model import LAYOUT_FIELDS
+from glt.pretrain import pretrain
+from glt.results import EvalResult, save_result, write_table
+from glt.run import load_encoder, load_metrics
 
 SETTINGS_FILE = "ablation.json"
 RUN_DIR, EVAL_DIR = "run", "eval"
@@ -96,6 +90,7 @@ class AblationTable:
 
     letter: str
     title: str
+    xlabel: str  # what the rows vary, for the figure
     rows: tuple[AblationRow, ...]
 
     def row(self, key: str) -> AblationRow:
@@ -108,12 +103,21 @@ class AblationTable:
     def keys(self) -> list[str]:
         return [r.key for r in self.rows]
 
+    @property
+    def heading(self) -> str:
+        return f"Table {self.letter}: {self.title}"
+
+    @property
+    def folder(self) -> str:
+        return f"table_{self.letter.lower()}"
+
 
 # Supplementary Table A (section B). Its first row, H-transformer (69.3 / 72.8), is another
 # method and is not reproduced.
 TABLE_A = AblationTable(
     "A",
     "natural-speed input vs fixed-length sampling",
+    "pretraining input",
     (
         AblationRow("resample150", "Sampling (150 frames)", 75.1, 80.2, resample=150),
         AblationRow("resample300", "Sampling (300 frames)", 73.2, 79.0, resample=300),
@@ -125,6 +129,7 @@ TABLE_A = AblationTable(
 TABLE_B = AblationTable(
     "B",
     "pretraining on motion sequences with randomly corrupted joints",
+    "corrupted joints",
     tuple(
         AblationRow(f"corrupt{pct:02d}", f"{pct}%", xsub, xview, corrupt=pct / 100)
         for pct, xsub, xview in (
@@ -139,62 +144,8 @@ TABLE_B = AblationTable(
 
 TABLES = {"a": TABLE_A, "b": TABLE_B}
 
-# Linear-evaluation settings per preset. paper: method §5. tiny (CPU): the train features are
-# encoded once (no augmentation), which makes the 100 epochs of the head cost almost nothing.
-EVAL_PRESETS: dict[str, dict] = {
-    "paper": {"epochs": 120, "batch_size": 1024, "lr": 3e-3, "augment": True},
-    "tiny": {"epochs": 100, "batch_size": 256, "lr": 3e-3, "augment": False},
-}
-
 # Pretraining settings that do not change what a row computes (left out of its settings).
 _NOT_SETTINGS = ("data", "workers", "device", "compile")
-
-COLUMNS = (
-    "table", "row", "setting", "resample", "corrupt",
-    "top1_last", "top1_best", "best_epoch", "top5_last", "paper_xsub", "paper_xview",
-    "benchmark", "data", "preset", "pretrain_epochs", "pretrain_loss", "pretrain_seconds",
-    "eval_epochs", "eval_augment", "eval_seconds", "run_dir", "eval_dir", "reused_from",
-)  # fmt: skip
-_INT_COLUMNS = {"resample", "best_epoch", "pretrain_epochs", "eval_epochs"}
-_FLOAT_COLUMNS = {
-    "corrupt", "top1_last", "top1_best", "top5_last", "paper_xsub", "paper_xview",
-    "pretrain_loss", "pretrain_seconds", "eval_seconds",
-}  # fmt: skip
-
-
-# --- clips resampled for the linear evaluation (Table A) ------------------------------------------
-
-
-@dataclass
-class ResampledPart(SkeletonPart):
-    """A dataset part whose clips are resampled to `num_frames` frames as they are read."""
-
-    num_frames: int = 0
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.full(len(self), self.num_frames, dtype=np.int64)
-
-    def clip(self, i: int) -> np.ndarray:
-        """Clip i resampled to (num_frames, M, V, 3) float32 (`glt.data.augment.resample`)."""
-        return resample(torch.tensor(super().clip(i)), self.num_frames).numpy()
-
-
-@dataclass
-class ResampledDataset(PreparedDataset):
-    """A prepared dataset whose parts are `ResampledPart`s: what the linear evaluation of a
-    Table A sampling row sees. `ResampledDataset.of(open_dataset(dir), 150)`."""
-
-    num_frames: int = 0
-
-    @classmethod
-    def of(cls, dataset: PreparedDataset, num_frames: int) -> ResampledDataset:
-        return cls(dataset.root, dataset.meta, dataset.layout, num_frames=num_frames)
-
-    def part(self, name: str) -> ResampledPart:
-        p = super().part(name)
-        return ResampledPart(p.frames, p.offsets, p.labels, p.names, p.info, self.num_frames)
-
 
 # --- running a table ------------------------------------------------------------------------------
 
@@ -234,19 +185,17 @@ def run_table(
     Each row pretrains an encoder (`glt.pretrain.pretrain`, `preset` "tiny" or "paper", with
     `epochs`, `batch_size`, `seed`, the GLTConfig overrides `model` and any other PretrainConfig
     fields in `pretrain_options`, e.g. {"max_steps": 20}) and evaluates it linearly
-    (`glt.evaluate.linear_eval`; settings of EVAL_PRESETS[preset] unless given). `rows`: the row
+    (`glt.evaluate.linear_eval`; `LinearConfig.preset(preset)` unless given). `rows`: the row
     keys to run (default all). Complete rows are read back; a row met again with other settings
     is an error. `device`: for both steps (default: the GPU if there is one).
 
     Returns the table as written (table_X.csv): one dict per complete row of this table made
-    with these settings, in the published order (COLUMNS).
+    with these settings, in the published order (`glt.results.TABLE_COLUMNS`).
     """
     spec = _table(table)
     keys = spec.keys if rows is None else list(rows)
     for key in keys:
         spec.row(key)  # an unknown key fails before anything runs
-    if preset not in EVAL_PRESETS:
-        raise GLTError(f"unknown preset {preset!r}; choose one of {sorted(EVAL_PRESETS)}")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GLTError("run the ablations as one process, not under torchrun")
     out_dir = Path(out_dir)
@@ -254,11 +203,8 @@ def run_table(
     options = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **(pretrain_options or {})}
     options = {k: v for k, v in options.items() if v is not None}
     given = dict(epochs=eval_epochs, batch_size=eval_batch_size, lr=eval_lr, augment=eval_augment)
-    evaluation = {
-        **EVAL_PRESETS[preset],
-        **{k: v for k, v in given.items() if v is not None},
-        "seed": seed,
-    }
+    given = {k: v for k, v in given.items() if v is not None}
+    evaluation = asdict(LinearConfig.preset(preset, **given, seed=seed))
     settings = {
         r.key: _row_settings(r, dataset, preset, model or {}, options, evaluation)
         for r in spec.rows
@@ -272,14 +218,24 @@ def run_table(
     table_rows = [
         _read_row(out_dir, spec, r)
         for r in spec.rows
-        if _complete(out_dir / _folder(spec) / r.key)
-        and _saved_settings(out_dir / _folder(spec) / r.key) == settings[r.key]
+        if _complete(out_dir / spec.folder / r.key)
+        and _saved_settings(out_dir / spec.folder / r.key) == settings[r.key]
     ]
     if table_rows:
-        paths = write_table(table_rows, out_dir / _folder(spec))
+        paths = write_table(
+            table_rows, out_dir / spec.folder,
+            title=spec.heading, xlabel=spec.xlabel, source=PAPER_SOURCE,
+        )  # fmt: skip
         if progress:
             tqdm.write(f"Table {spec.letter}: {', '.join(str(p) for p in paths)}")
     return table_rows
+
+
+def finished_rows(out_dir: str | os.PathLike, table: str) -> list[str]:
+    """The keys of Table `table`'s rows that are complete in `out_dir`, whatever their settings
+    (`run_table` reads those back when the settings match, and refuses them otherwise)."""
+    spec = _table(table)
+    return [r.key for r in spec.rows if _complete(Path(out_dir) / spec.folder / r.key)]
 
 
 def _table(name: str) -> AblationTable:
@@ -287,10 +243,6 @@ def _table(name: str) -> AblationTable:
         return TABLES[name.lower()]
     except KeyError:
         raise GLTError(f"unknown table {name!r}; choose one of {sorted(TABLES)}") from None
-
-
-def _folder(spec: AblationTable) -> str:
-    return f"table_{spec.letter.lower()}"
 
 
 def _row_settings(
@@ -381,7 +333,7 @@ def _run_row(
     position: str,
 ) -> None:
     """Make one row complete: read it back, copy an identical row, or pretrain and evaluate."""
-    row_dir = out_dir / _folder(spec) / row.key
+    row_dir = out_dir / spec.folder / row.key
     name = f"Table {spec.letter} [{position}] {row.key} ({row.label})"
     say = tqdm.write if progress else lambda line: None
     _check_settings(row_dir, settings)
@@ -424,8 +376,7 @@ def _pretrain_row(
     """Pretrain a row's encoder with its pretraining settings (or resume an unfinished run)."""
     options = dict(pretraining)
     preset = options.pop("preset")
-    layout_fields = ("num_joints", "num_persons", "center_joint")  # they come from the data
-    model = {k: v for k, v in options.pop("model").items() if k not in layout_fields}
+    model = {k: v for k, v in options.pop("model").items() if k not in LAYOUT_FIELDS}  # data's
     pretrain(
         data_dir,
         run_dir,
@@ -450,17 +401,8 @@ def _evaluate_row(
     """Linear evaluation of a row's encoder, on clips prepared as in its pretraining: resampled
     for Table A's sampling rows, as they are (clean) otherwise."""
     data = ResampledDataset.of(dataset, row.resample) if row.resample else dataset
-    result = linear_eval(
-        load_encoder(run_dir),
-        data,
-        epochs=evaluation["epochs"],
-        batch_size=evaluation["batch_size"],
-        lr=evaluation["lr"],
-        augment=evaluation["augment"],
-        seed=evaluation["seed"],
-        device=device,
-        progress=progress,
-    )
+    protocol = {f.name: evaluation[f.name] for f in fields(LinearConfig)}
+    result = linear_eval(load_encoder(run_dir), data, **protocol, device=device, progress=progress)
     result.info["encoder"] = str(run_dir)
     result.info["ablation"] = f"Table {spec.letter}, {row.label}"
     result.settings["clips"] = (
@@ -470,8 +412,8 @@ def _evaluate_row(
 
 
 def _read_row(out_dir: Path, spec: AblationTable, row: AblationRow) -> dict:
-    """A complete row as a table line (COLUMNS)."""
-    row_dir = out_dir / _folder(spec) / row.key
+    """A complete row as a table line (`glt.results.TABLE_COLUMNS`)."""
+    row_dir = out_dir / spec.folder / row.key
     record = _record(row_dir)
     result = json.loads((row_dir / EVAL_DIR / "result.json").read_text())
     run_dir = out_dir / record["run"]
@@ -511,180 +453,3 @@ def _benchmark(data_dir: str) -> str:
         return str(open_dataset(data_dir).meta.get("benchmark") or "")
     except (FileNotFoundError, GLTError):
         return ""
-
-
-# --- the table as files and as a figure -----------------------------------------------------------
-
-
-def write_table(rows: Sequence[dict], stem: str | os.PathLike) -> list[Path]:
-    """Write rows (`run_table`'s) as STEM.csv, STEM.md and STEM.png; returns the paths."""
-    import matplotlib.pyplot as plt
-
-    stem = Path(stem)
-    csv_path, md_path, png_path = (stem.with_suffix(s) for s in (".csv", ".md", ".png"))
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows([{k: ("" if r.get(k) is None else r[k]) for k in COLUMNS} for r in rows])
-    md_path.write_text(table_markdown(rows))
-    fig = plot_table(rows)
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return [csv_path, md_path, png_path]
-
-
-def read_table(path: str | os.PathLike) -> list[dict]:
-    """The rows of a table_X.csv written by `run_table`, with numbers as numbers (None if empty)."""
-
-    def convert(key: str, value: str):
-        if value == "":
-            return None
-        if key in _INT_COLUMNS:
-            return int(value)
-        if key in _FLOAT_COLUMNS:
-            return float(value)
-        if key == "eval_augment":
-            return value == "True"
-        return value
-
-    with open(path, newline="") as f:
-        return [{k: convert(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _fmt(value, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def table_markdown(rows: Sequence[dict]) -> str:
-    """The table in markdown: our top-1 (last and best epoch) next to the paper's."""
-    if not rows:
-        raise ValueError("table_markdown: no rows given")
-    spec = _table(rows[0]["table"])
-    first = rows[0]
-    lines = [
-        f"# Table {spec.letter}: {spec.title}",
-        "",
-        f"Ours: data {first['data']}, {first['preset']} preset, pretraining epochs: "
-        f"{first['pretrain_epochs']}, linear-evaluation epochs: {first['eval_epochs']}. "
-        "Paper: NTU-60, linear evaluation.",
-        "",
-        "| Type | ours top-1 (%), last | ours top-1 (%), best (epoch) "
-        "| paper xsub (%) | paper xview (%) |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        best = f"{_fmt(r['top1_best'])} ({r['best_epoch']})" if r["top1_best"] is not None else "-"
-        lines.append(
-            f"| {r['setting']} | {_fmt(r['top1_last'])} | {best} "
-            f"| {r['paper_xsub']:.1f} | {r['paper_xview']:.1f} |"
-        )
-    lines += [
-        "",
-        "Last: the last epoch of the linear evaluation. Best: the best test top-1 over the epochs "
-        "after the first half, as the authors' code reports it (method §5).",
-        f"Paper numbers: {PAPER_SOURCE}.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def plot_table(rows: Sequence[dict], title: str | None = None):
-    """A bar chart of a table: our top-1 (last and best epoch) next to the paper's, per row.
-
-    The paper's bars are those of the rows' benchmark (xsub or xview) when the data is one of
-    them, otherwise both. Returns a matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    if not rows:
-        raise ValueError("plot_table: no rows given")
-    benchmark = rows[0].get("benchmark")
-    paper = [benchmark] if benchmark in ("xsub", "xview") else ["xsub", "xview"]
-    series = [("ours, last epoch", "top1_last"), ("ours, best epoch", "top1_best")]
-    series += [(f"paper, NTU-60 {b}", f"paper_{b}") for b in paper]
-    fig, ax = plt.subplots(figsize=(2.8 + 1.5 * len(rows), 3.6), layout="constrained")
-    width = 0.8 / len(series)
-    x = np.arange(len(rows))
-    for i, (label, key) in enumerate(series):
-        values = [np.nan if r.get(key) is None else r[key] for r in rows]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    ax.set_xticks(x, [textwrap.fill(r["setting"], 16) for r in rows], fontsize=8)
-    ax.set_xlabel("pretraining input" if rows[0]["table"] == "A" else "corrupted joints")
-    ax.set_ylabel("linear evaluation top-1 (%)")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title(title or f"Table {rows[0]['table']}: {_table(rows[0]['table']).title}", fontsize=9)
-    return fig
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-
-# fmt: off
-def add_commands(subparsers) -> None:
-    """Add `glt ablate`."""
-    p = subparsers.add_parser(
-        "ablate",
-        help="the supplementary's Tables A and B (pretraining + linear evaluation per row)",
-        description=__doc__.split("\n\n")[0],
-    )
-    p.add_argument("--data", required=True, type=Path, metavar="DATA_DIR",
-                   help="prepared benchmark folder, e.g. datasets/ntu60/xsub")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="output folder (default $GLT_RUNS/ablations-PRESET)")
-    p.add_argument("--table", choices=("a", "b", "both"), default="both", help="default both")
-    p.add_argument("--rows", nargs="+", metavar="ROW",
-                   help="run only these rows: " + ", ".join(TABLE_A.keys + TABLE_B.keys))
-    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="tiny",
-                   help="model, pretraining and evaluation sizes (default tiny; paper on a GPU)")
-    p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model setting, e.g. --model depth=1")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="pretraining and evaluation seed (default 0)")
-    g = p.add_argument_group("pretraining (defaults: the preset's)")
-    g.add_argument("--epochs", type=int, metavar="N", help="paper 120, tiny 5")
-    g.add_argument("--batch-size", type=int, metavar="N", help="paper 128, tiny 16")
-    g.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps")
-    g = p.add_argument_group("linear evaluation (defaults: the preset's)")
-    g.add_argument("--eval-epochs", type=int, metavar="N", help="paper 120, tiny 100")
-    g.add_argument("--eval-batch-size", type=int, metavar="N", help="paper 1024, tiny 256")
-    g.add_argument("--eval-augment", action=argparse.BooleanOptionalAction,
-                   help="interpolation augmentation for the natural-speed rows (paper on; "
-                   "tiny off: the train features are encoded once)")
-    r = p.add_argument_group("how it runs")
-    r.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU if there is one)")
-    r.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=_cli)
-# fmt: on
-
-
-def _cli(args: argparse.Namespace) -> int:
-    tables = ["a", "b"] if args.table == "both" else [args.table]
-    if args.rows:
-        unknown = sorted(set(args.rows) - {k for t in tables for k in TABLES[t].keys})
-        if unknown:
-            choices = ", ".join(k for t in tables for k in TABLES[t].keys)
-            raise GLTError(f"unknown row(s) {unknown}; choose from {choices}")
-        tables = [t for t in tables if set(args.rows) & set(TABLES[t].keys)]
-    out = args.out or runs_dir() / f"ablations-{args.preset}"
-    for t in tables:
-        rows = run_table(
-            t,
-            args.data,
-            out,
-            preset=args.preset,
-            rows=None if not args.rows else [k for k in TABLES[t].keys if k in args.rows],
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            eval_epochs=args.eval_epochs,
-            eval_batch_size=args.eval_batch_size,
-            eval_augment=args.eval_augment,
-            seed=args.seed,
-            model=parse_model_overrides(args.model),
-            pretrain_options={"max_steps": args.max_steps},
-            device=args.device,
-            progress=not args.quiet,
-        )
-        print(table_markdown(rows))
-    print(f"Ablation folder: {out}")
-    return 0

@@ -9,41 +9,21 @@ A checkpoint is a plain dict of tensors and Python primitives:
     step        optimiser steps taken so far
     config      the run's configuration as a JSON-like dict
 
-Files are written to a temporary name in the same folder, flushed to disk and renamed over the
-target (`os.replace`, atomic on POSIX), so a run killed while saving leaves the previous
-checkpoint intact and no partial file.
+Files are written with `glt.atomic.atomic_write` (a temporary file renamed over the target), so
+a run killed while saving leaves the previous checkpoint intact and no partial file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from glt.atomic import atomic_write
 from glt.errors import GLTError
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
-    """Open a temporary file beside `path`; on success it replaces `path`, on error it vanishes."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

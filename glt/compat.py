@@ -9,7 +9,7 @@ State dicts (method §3, §4, §5). The authors' modules and ours correspond one
 
 Inside the encoder only names differ (`_ENCODER_NAMES`, `_BLOCK_NAMES`), plus the leading 1
 of `positional_emb` (1, T, J, D) against our `pos_emb` (T, J, D). Their state dicts also hold
-entries our model does not need, which `load_authors` ignores and `export_authors` writes so
+entries our model does not need, which `load_authors` ignores and `authors_state_dict` writes so
 that their code loads ours: `pred_token_emb` (never used), the fixed sin/cos tables
 `tm_pos_encoder.pe` / `sp_pos_encoder.pe` of every block, and `positional_emb` when our model
 uses the sinusoidal variant. A `module.` prefix (from `nn.DataParallel`) is accepted.
@@ -27,12 +27,11 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from glt.data.authors import PAD_VALUE
 from glt.errors import DataError, GLTError
 from glt.layout import NTU, SkeletonLayout
 from glt.model import GLTClassifier, GLTConfig, GLTransformer, frame_mask, sinusoidal_table
 from glt.mpdp import PretrainModel
-
-PAD_VALUE = 99.9  # the authors' pad sentinel (method §2 step 4)
 
 # Our encoder's submodule names -> theirs; Attention (qkv, proj), FeedForward (fc1, fc2) and
 # the MLP's indices are named alike.
@@ -150,7 +149,7 @@ def _is_pos_emb(key: str) -> bool:
     return key.endswith(".pos_emb")
 
 
-def export_authors(model: AuthorsModel) -> dict[str, torch.Tensor]:
+def authors_state_dict(model: AuthorsModel) -> dict[str, torch.Tensor]:
     """`model`'s state dict in the authors' layout: a GLTransformer as `Pretrain.save` writes
     the encoder, a PretrainModel as `Pretrain`, a GLTClassifier as `ActionRecognition`."""
     encoder, prefix = _encoder_and_prefix(model)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from glt.errors import GLTError
+from glt.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,6 @@ class Context:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
-    """`device` as a torch.device; None or "auto" means this rank's GPU if there is one, else CPU."""
-    if device in (None, "auto"):
-        return (
-            torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-        )
-    resolved = torch.device(device)
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise GLTError(f"--device {device}: CUDA is not available on this machine")
-        if resolved.index is None:
-            resolved = torch.device("cuda", local_rank)
-    return resolved
 
 
 def setup(device: str | None = None) -> Context:
@@ -94,15 +79,6 @@ def all_gather(obj) -> list:
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast(obj, src: int = 0):
-    """Rank `src`'s `obj` on every rank (any picklable object)."""
-    if not dist.is_initialized():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
 
 
 def barrier() -> None:

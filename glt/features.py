@@ -15,7 +15,6 @@ in order of length so that little padding is computed; results come back in data
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,21 +24,10 @@ from tqdm.auto import tqdm
 
 from glt.data.dataset import ClipDataset, Transform, collate_clips
 from glt.data.store import SkeletonPart
-from glt.model import GLTransformer, pool_valid
+from glt.device import autocast, resolve_device
+from glt.model import GLTransformer, frame_mask, pool_valid
 
-
-def default_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` if given, else CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+BATCH_SIZE = 64  # clips per encoder forward when extracting features
 
 
 class _CropThen:
@@ -98,7 +86,7 @@ def ordered_loader(
 def extract_features(
     encoder: GLTransformer,
     data: SkeletonPart | ClipDataset,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     device: str | torch.device | None = None,
     transform: Transform | None = None,
     *,
@@ -115,11 +103,11 @@ def extract_features(
     transform: an augmentation `transform(clip, generator)` (e.g. `Augment(layout, shear=False)`);
     item i of epoch `epoch` (default: a ClipDataset's own, else 0) is augmented reproducibly
     from (seed, epoch, i). The encoder is moved to `device`, run in eval mode without gradients
-    (bf16 autocast on CUDA) and given back in the train/eval mode it came in. Features are the encoder output averaged over the valid frames
-    of each clip (`glt.model.pool_valid`), on the CPU, in dataset order, or in the order of
-    `indices` when only those clips are wanted.
+    (bf16 autocast on CUDA) and given back in the train/eval mode it came in. Features are the
+    encoder output averaged over the valid frames of each clip (`glt.model.pool_valid`), on the
+    CPU, in dataset order, or in the order of `indices` when only those clips are wanted.
     """
-    device = default_device(device)
+    device = resolve_device(device)
     dataset = clip_dataset(data, encoder.config.num_frames, transform, seed)
     if epoch is not None:
         dataset.set_epoch(epoch)
@@ -157,8 +145,7 @@ def temporal_attention_sums(
     sums (H, T, T) over the clips where both the query and the key frame are valid, and
     counts (T, T): how many clips that is for each entry. sums / counts is the average.
     """
-    b, _, t, _ = maps.shape
-    valid = torch.arange(t, device=maps.device)[None, :] < lengths.to(maps.device)[:, None]
+    valid = frame_mask(lengths.to(maps.device), maps.shape[-1])  # (B, T)
     pair = valid[:, :, None] & valid[:, None, :]  # (B, T, T)
     sums = torch.einsum("bhqk,bqk->hqk", maps.float(), pair.float())
     return sums, pair.sum(dim=0)
@@ -170,8 +157,7 @@ def spatial_attention_sums(maps: torch.Tensor, lengths: torch.Tensor) -> tuple[t
     maps: (B, T, H, J, J) (query token, key token) of one block; lengths (B,). Returns sums
     (H, J, J) and the number of valid frames summed over; sums / count is the average.
     """
-    t = maps.shape[1]
-    valid = torch.arange(t, device=maps.device)[None, :] < lengths.to(maps.device)[:, None]
+    valid = frame_mask(lengths.to(maps.device), maps.shape[1])  # (B, T)
     sums = torch.einsum("bthqk,bt->hqk", maps.float(), valid.float())
     return sums, int(valid.sum())
 
@@ -261,7 +247,7 @@ def average_attention(
     than there are) takes all. The supplementary averages 300 evaluation clips. Spatial maps are
     (B, T, H, J, J) per block, so keep `batch_size` small for the paper-sized model.
     """
-    device = default_device(device)
+    device = resolve_device(device)
     dataset = clip_dataset(data, encoder.config.num_frames)
     n = len(dataset)
     if num_clips is None or num_clips >= n:

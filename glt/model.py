@@ -43,6 +43,7 @@ from glt.errors import DataError, GLTError
 from glt.layout import NTU, SkeletonLayout
 
 POS_EMB_KINDS = ("learned", "sinusoidal")
+LAYOUT_FIELDS = ("num_joints", "num_persons", "center_joint")  # set by the data's SkeletonLayout
 
 
 @dataclass
@@ -117,6 +118,19 @@ class GLTConfig:
             center_joint=layout.center,
             **kw,
         )
+
+    def check_layout(self, layout: SkeletonLayout, where: str = "the dataset") -> None:
+        """Raise DataError unless `layout` (of the data in `where`) has this model's tokens:
+        the same joints, persons and centre joint (`LAYOUT_FIELDS`)."""
+        want = (self.num_joints, self.num_persons, self.center_joint)
+        have = (layout.num_joints, layout.num_persons, layout.center)
+        if want != have:
+            raise DataError(
+                f"the encoder expects {want[0]} joints x {want[1]} persons (centre joint "
+                f"{want[2]}), but {where} has layout {layout.name!r} with {have[0]} joints x "
+                f"{have[1]} persons (centre joint {have[2]}): an encoder only transfers between "
+                "datasets with the same token layout"
+            )
 
     @classmethod
     def preset(cls, name: str, layout: SkeletonLayout = NTU, **overrides) -> GLTConfig:
@@ -402,9 +416,10 @@ class GLTClassifier(nn.Module):
     """Encoder + one Linear on the features averaged over valid frames (method §5): the
     model of the authors' linear evaluation (`ActionRecognition`), also used for fine-tuning."""
 
-    def __init__(self, config: GLTConfig, num_classes: int):
+    def __init__(self, config: GLTConfig, num_classes: int, encoder: GLTransformer | None = None):
+        """`encoder`: an encoder of this config to wrap (shared, not copied); default: a new one."""
         super().__init__()
-        self.encoder = GLTransformer(config)
+        self.encoder = GLTransformer(config) if encoder is None else encoder
         self.classifier = nn.Linear(config.width, num_classes)
 
     def forward(self, x: torch.Tensor, lengths=None) -> torch.Tensor:

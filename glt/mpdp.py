@@ -21,6 +21,7 @@ from glt.model import GLTConfig, GLTransformer, forward_flops, frame_mask
 
 DIRECTION_CLASSES = 27  # sign (-, 0, +) of x, y and z: sx + 3 sy + 9 sz
 MAGNITUDE_CLASSES = 16  # 0 (no motion), 1..14 (by 0.01), 15 (absent second person)
+LOSS_TERMS = ("dir_global", "dir_joint", "mag_global", "mag_joint")  # of `mpdp_loss_terms`
 
 
 class MPDPHeads(nn.Module):

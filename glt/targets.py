@@ -26,6 +26,8 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from glt.model import frame_mask
+
 NUM_DIRECTIONS = 27
 NUM_MAGNITUDES = 16
 MAGNITUDE_STEP = 0.01  # metres per magnitude bin
@@ -84,8 +86,7 @@ def displacement_targets(
     absent[:, 0] = False  # the first person defines the clip (method §2)
     magnitude = magnitude.masked_fill(absent[:, None, None, :, None], ABSENT_CLASS)
 
-    pad = frames[None, :] >= lengths.to(device)[:, None]  # (B, T)
-    pad = pad[:, None, :, None, None]
+    pad = ~frame_mask(lengths.to(device), t)[:, None, :, None, None]  # (B, 1, T, 1, 1)
     direction = direction.masked_fill(pad, STILL_DIRECTION)
     magnitude = magnitude.masked_fill(pad, 0)
 

@@ -1,11 +1,14 @@
-"""The tutorial's working folder: the synthetic dataset made once, and each notebook's metrics.
+"""The tutorial's working folder: the synthetic dataset and the pretraining run, each made once,
+the model preset for this machine, and each notebook's metrics.
 
 Every notebook can run on its own: the first one to need the synthetic dataset writes it
 (`glt synth`, then `glt prepare ntu60`), the others reuse it. A dataset is remade only when it
-was made with other settings (recorded in `recipe.json`).
+was made with other settings (recorded in `recipe.json`). Notebooks 03, 04 and 05 share one
+pretraining run (`pretrained_run`): whichever comes first trains it, the others load it.
 
     WORK/synthetic/raw/*.skeleton          genuine-format NTU files
     WORK/synthetic/prepared/{xsub,xview}/  prepared benchmarks (glt/data/store.py)
+    WORK/runs/pretrain-<preset>/           the shared pretraining run (`glt.run`)
     WORK/metrics/<notebook>.json           key numbers of each executed notebook
 """
 
@@ -17,12 +20,24 @@ import os
 import shutil
 from pathlib import Path
 
+from glt.data.prepare import prepare_ntu
+from glt.data.synthetic import DEFAULT_SUBJECTS, write_synthetic
+from glt.device import resolve_device
 from glt.paths import runs_dir
+from glt.pretrain import pretrain
+from glt.run import epochs_done
 
 
 def default_work_dir() -> Path:
     """`runs/tutorial-default/work` (under `$GLT_RUNS` if set): where `make tutorial` works."""
     return runs_dir() / "tutorial-default" / "work"
+
+
+def model_preset(preset: str) -> str:
+    """A notebook's PRESET made concrete: "auto" is "paper" on a GPU and "tiny" on a CPU."""
+    if preset != "auto":
+        return preset
+    return "paper" if resolve_device().type == "cuda" else "tiny"
 
 
 def synthetic_benchmark(
@@ -37,9 +52,6 @@ def synthetic_benchmark(
     benchmark: "xsub" (cross-subject) or "xview" (cross-view), as NTU-60.
     subjects: performers in the synthetic set (default: the generator's default size).
     """
-    from glt.data.prepare import prepare_ntu
-    from glt.data.synthetic import DEFAULT_SUBJECTS, write_synthetic
-
     root = Path(work_dir) / "synthetic"
     recipe = {"subjects": subjects or DEFAULT_SUBJECTS, "seed": seed}
     recipe_path = root / "recipe.json"
@@ -52,7 +64,23 @@ def synthetic_benchmark(
     return prepared / benchmark
 
 
-def save_metrics(work_dir: str | os.PathLike, notebook: str, metrics: dict) -> Path:
+def pretrained_run(
+    work_dir: str | os.PathLike, data: str | os.PathLike, preset: str, epochs: int, **options
+) -> Path:
+    """The pretraining run of `preset` the notebooks share, WORK/runs/pretrain-<preset>.
+
+    Training is the expensive step, so it is gated: a run that has finished `epochs` epochs is
+    reused as it is; otherwise it is resumed (or started) on `data` until it has
+    (`glt.pretrain.pretrain`; `options` such as log_every or progress go to it). Returns the
+    run folder; read it with `glt.run`.
+    """
+    run_dir = Path(work_dir) / "runs" / f"pretrain-{preset}"
+    if epochs_done(run_dir) < epochs:
+        pretrain(data, run_dir, preset, resume=True, epochs=epochs, **options)
+    return run_dir
+
+
+def save_notebook_metrics(work_dir: str | os.PathLike, notebook: str, metrics: dict) -> Path:
     """Write a notebook's key numbers to WORK/metrics/<notebook>.json (checked by the tests)."""
     bad = {k: v for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
     if bad:
@@ -63,7 +91,7 @@ def save_metrics(work_dir: str | os.PathLike, notebook: str, metrics: dict) -> P
     return path
 
 
-def load_metrics(work_dir: str | os.PathLike) -> dict[str, dict]:
+def load_notebook_metrics(work_dir: str | os.PathLike) -> dict[str, dict]:
     """Every notebook's metrics in WORK/metrics, by notebook name."""
     folder = Path(work_dir) / "metrics"
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}

@@ -23,10 +23,13 @@ from pathlib import Path
 import torch
 
 from glt import distributed
+from glt.config import PretrainConfig
+from glt.data.dataset import ClipDataset
+from glt.data.store import open_dataset
 from glt.layout import NTU
 from glt.model import count_parameters
 from glt.mpdp import PretrainModel, pretrain_flops
-from glt.pretrain import PretrainConfig, train_step
+from glt.pretrain import PretrainTransform, build_loader, open_train_part, train_step
 
 
 def random_batches(config: PretrainConfig, frames: int, seed: int = 0):
@@ -45,10 +48,7 @@ def random_batches(config: PretrainConfig, frames: int, seed: int = 0):
 
 def dataset_batches(config: PretrainConfig, ctx: distributed.Context):
     """Endless batches from the prepared dataset `config.data`, as `glt pretrain` makes them."""
-    from glt.data.dataset import ClipDataset
-    from glt.pretrain import PretrainTransform, _open_train_part, build_loader
-
-    layout, part = _open_train_part(config.data, config.model)
+    layout, part = open_train_part(config.data, config.model)
     dataset = ClipDataset(part, PretrainTransform(config, layout), seed=config.seed)
     loader, sampler = build_loader(config, dataset, ctx)
     epoch = 0
@@ -82,8 +82,6 @@ def benchmark(
         options["batch_size"] = 16
     layout = NTU
     if data:
-        from glt.data.store import open_dataset
-
         layout = open_dataset(data).layout
     config = PretrainConfig.from_preset(preset, layout, **options)
     if cuda:

@@ -17,11 +17,14 @@ from conftest import TOY
 from matplotlib.figure import Figure
 
 from glt import ablations as A
-from glt.cli import main
+from glt import viz
+from glt.commands import main
 from glt.data.augment import resample
+from glt.data.resampled import ResampledDataset
 from glt.data.store import PreparedDataset, open_dataset, write_dataset
 from glt.errors import GLTError
-from glt.pretrain import load_config, load_metrics
+from glt.results import read_table
+from glt.run import load_config, load_metrics
 
 # The smallest settings that still run every step: 12 train clips in one batch of one epoch.
 SETTINGS = dict(
@@ -166,7 +169,7 @@ def test_table_b_zero_percent_reuses_table_a_natural_speed(done):
 
 def test_csv_and_markdown_hold_ours_and_the_paper(done):
     for name, rows, paper in (("table_a", done.a, PAPER_A), ("table_b", done.b, PAPER_B)):
-        back = A.read_table(done.out / f"{name}.csv")
+        back = read_table(done.out / f"{name}.csv")
         assert [r["row"] for r in back] == list(paper)
         for r, b in zip(rows, back, strict=True):
             assert b["top1_last"] == pytest.approx(r["top1_last"])
@@ -187,14 +190,14 @@ def test_plot_table_bars_ours_and_the_paper():
          "paper_xsub": 70.0, "paper_xview": 80.0, "benchmark": ""}
         for p in (0, 5)
     ]  # fmt: skip
-    fig = A.plot_table(rows)
+    fig = viz.plot_table(rows)
     ax = fig.axes[0]
     assert isinstance(fig, Figure) and ax.get_xlabel() and ax.get_ylabel()
     assert len(ax.patches) == 2 * 4  # ours last / best, paper xsub / xview
     assert [p.get_height() for p in ax.patches[:2]] == [50.0, 55.0]
     plt.close(fig)
     rows[0]["benchmark"] = "xview"  # the paper's bars of the data's own benchmark only
-    fig = A.plot_table(rows)
+    fig = viz.plot_table(rows)
     assert len(fig.axes[0].patches) == 2 * 3
     assert "xview" in fig.axes[0].get_legend().get_texts()[-1].get_text()
     plt.close(fig)
@@ -274,7 +277,7 @@ def test_cli_errors_are_reported(data, tmp_path, capsys):
 
 def test_resampled_dataset_resamples_every_clip(data):
     dataset = open_dataset(data)
-    view = A.ResampledDataset.of(dataset, 7)
+    view = ResampledDataset.of(dataset, 7)
     assert (view.root, view.num_classes, view.layout) == (dataset.root, 3, dataset.layout)
     for i in (0, 5):
         expected = resample(torch.from_numpy(dataset.val.clip(i)), 7).numpy()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from glt.data.authors import (
-    PAD,
+    PAD_VALUE,
     authors_lengths,
     export_authors,
     import_authors,
@@ -47,7 +47,7 @@ def test_export_writes_the_authors_layout(dataset, tmp_path):
     for i in range(len(part)):
         clip = part.clip(i)
         np.testing.assert_array_equal(data[i, :, : len(clip)], clip.transpose(3, 0, 2, 1))
-        assert (data[i, :, len(clip) :] == PAD).all()
+        assert (data[i, :, len(clip) :] == PAD_VALUE).all()
     names, labels = pickle.loads(label_path.read_bytes())  # what the authors' feeder reads
     assert names == list(part.names) and labels == part.labels.tolist()
     np.testing.assert_array_equal(authors_lengths(data), part.lengths)
@@ -69,7 +69,7 @@ def test_round_trip(dataset, tmp_path):
 
 
 def test_import_reads_the_authors_pickles(tmp_path):
-    data = np.full((2, 3, 300, 20, 1), PAD, np.float32)
+    data = np.full((2, 3, 300, 20, 1), PAD_VALUE, np.float32)
     data[0, :, :4] = 1.0
     data[1] = 2.0  # no pad frame: the full 300 frames
     np.save(tmp_path / "d.npy", data)
@@ -83,7 +83,7 @@ def test_import_reads_the_authors_pickles(tmp_path):
 
 
 def test_empty_clips_are_left_out_and_counted(tmp_path):
-    data = np.full((2, 3, 10, 25, 2), PAD, np.float32)
+    data = np.full((2, 3, 10, 25, 2), PAD_VALUE, np.float32)
     data[1, :, :3] = 0.5
     np.save(tmp_path / "d.npy", data)
     (tmp_path / "l.pkl").write_bytes(pickle.dumps((["a", "b"], [3, 4])))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from glt.cli import build_parser, main
+from glt.commands import build_parser, main
 
 VERBS = [
     "synth",

@@ -9,8 +9,8 @@ from einops import rearrange
 from glt.compat import (
     PAD_VALUE,
     authors_encoder_state,
+    authors_state_dict,
     config_from_authors,
-    export_authors,
     from_authors_input,
     load_authors,
     logits_from_authors,
@@ -53,7 +53,7 @@ def test_export_then_load_round_trip(kind, layout, pos_emb):
     config = small_config(layout, pos_emb=pos_emb)
     source = randomise(KINDS[kind](config)).eval()
     target = KINDS[kind](config).eval()
-    load_authors(target, export_authors(source))
+    load_authors(target, authors_state_dict(source))
     for key, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[key], value), key
     x = torch.randn(2, 5, config.num_persons, config.num_joints, 3)
@@ -65,7 +65,7 @@ def test_export_then_load_round_trip(kind, layout, pos_emb):
 
 def test_export_uses_the_authors_names_and_shapes():
     config = small_config()
-    exported = export_authors(PretrainModel(config))
+    exported = authors_state_dict(PretrainModel(config))
     j, d, t, w = config.num_tokens, config.dim, config.num_frames, config.width
     expected = {
         "transformer.emb.weight": (d, 3),
@@ -84,11 +84,11 @@ def test_export_uses_the_authors_names_and_shapes():
     }
     for key, shape in expected.items():
         assert tuple(exported[key].shape) == shape, key
-    encoder_keys = set(export_authors(GLTransformer(config)))
+    encoder_keys = set(authors_state_dict(GLTransformer(config)))
     assert {"transformer." + k for k in encoder_keys} == {
         k for k in exported if k.startswith("transformer.")
     }
-    assert set(export_authors(GLTClassifier(config, 3))) - {
+    assert set(authors_state_dict(GLTClassifier(config, 3))) - {
         "transformer." + k for k in encoder_keys
     } == {
         "linear.weight",
@@ -99,20 +99,20 @@ def test_export_uses_the_authors_names_and_shapes():
 def test_load_accepts_the_data_parallel_prefix():
     config = small_config()
     source = randomise(PretrainModel(config))
-    wrapped = {"module." + k: v for k, v in export_authors(source).items()}
+    wrapped = {"module." + k: v for k, v in authors_state_dict(source).items()}
     target = load_authors(PretrainModel(config), wrapped)
     assert torch.equal(target.heads.mag[1].weight, source.heads.mag[1].weight)
 
 
 def test_load_names_unknown_missing_and_misshapen_keys():
     config = small_config()
-    state = export_authors(GLTransformer(config))
+    state = authors_state_dict(GLTransformer(config))
     with pytest.raises(GLTError, match=r"unknown keys: bogus\.weight"):
         load_authors(GLTransformer(config), {**state, "bogus.weight": torch.zeros(1)})
     del state["encoder_blocks.1.norm2.bias"]
     with pytest.raises(GLTError, match=r"missing keys: encoder_blocks\.1\.norm2\.bias"):
         load_authors(GLTransformer(config), state)
-    longer = export_authors(GLTransformer(small_config(num_frames=9)))
+    longer = authors_state_dict(GLTransformer(small_config(num_frames=9)))
     with pytest.raises(
         GLTError, match=r"positional_emb: \(1, 9, 50, 4\), expected \(1, 6, 50, 4\)"
     ):
@@ -122,7 +122,7 @@ def test_load_names_unknown_missing_and_misshapen_keys():
 def test_encoder_from_a_full_checkpoint():
     config = small_config()
     source = randomise(PretrainModel(config))
-    full = export_authors(source)
+    full = authors_state_dict(source)
     with pytest.raises(GLTError, match="authors_encoder_state"):
         load_authors(GLTransformer(config), full)
     encoder = load_authors(GLTransformer(config), authors_encoder_state(full))
@@ -274,10 +274,14 @@ def test_linear_classifier_reproduces_the_authors(official, authors_model):
 def test_export_gives_back_the_authors_state_dict(official, authors_model):
     model, _, _ = authors_model
     theirs = official["pretrain_state_dict"]
-    exported = export_authors(model)
+    exported = authors_state_dict(model)
     assert set(exported) == set(theirs)
     for key, value in theirs.items():
-        if not key.endswith("pred_token_emb"):  # never used by their model; we write zeros
+        if key.endswith("pred_token_emb"):  # never used by their model; we write zeros
+            continue
+        if key.endswith(".pe"):  # sin/cos tables computed again: rounding differs across CPUs
+            torch.testing.assert_close(exported[key], value, rtol=0, atol=1e-6, msg=key)
+        else:  # weights copied from the model: bit for bit
             assert torch.equal(exported[key], value), key
 
 

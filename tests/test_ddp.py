@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from glt import checkpoint, distributed
+from glt.config import PretrainConfig
 from glt.layout import NTU
-from glt.mpdp import PretrainModel
-from glt.pretrain import LOSS_TERMS, PretrainConfig, load_metrics, train_step
+from glt.mpdp import LOSS_TERMS, PretrainModel
+from glt.pretrain import train_step
+from glt.run import load_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,6 @@
-"""Tests for glt.features and glt.evaluate: feature extraction, attention averaging with padding,
-and every evaluation protocol on a tiny synthetic dataset with class-dependent motion."""
+"""Tests for glt.features, glt.evaluate and glt.results: feature extraction, attention averaging
+with padding, and every evaluation protocol on a tiny synthetic dataset with class-dependent
+motion, its result folder and saved classifier."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 import torch
 from conftest import TOY
 
-from glt import cli
+from glt import commands
 from glt import evaluate as E
+from glt import results as R
 from glt.data.store import open_dataset, write_dataset
 from glt.errors import DataError, GLTError
 from glt.features import (
@@ -223,7 +225,7 @@ def test_knn_scores_weighted_vote():
 def test_check_layout_names_both_layouts():
     config = GLTConfig.preset("tiny")  # NTU: 25 joints x 2 persons
     with pytest.raises(DataError, match="25 joints x 2 persons.*'nwucla'.*20 joints x 1"):
-        E.check_layout(config, NWUCLA)
+        config.check_layout(NWUCLA)
 
 
 # --- protocols on the toy dataset ---------------------------------------------------------------
@@ -238,7 +240,7 @@ def test_linear_eval_cached_beats_chance_and_saves(toy, tmp_path):
     assert result.best["top1"] >= max(m["test_top1"] for m in result.metrics[15:]) - 1e-9
     assert result.confusion.sum() == len(toy.val)
     assert np.trace(result.confusion) == round(result.top1 * len(toy.val) / 100)
-    out = E.save_result(result, tmp_path / "lin", layout=TOY)
+    out = R.save_result(result, tmp_path / "lin", layout=TOY)
     summary = json.loads((out / "result.json").read_text())
     assert summary["top1"] == result.top1 and summary["settings"]["epochs"] == 30
     assert "| linear |" in (out / "result.md").read_text()
@@ -246,7 +248,7 @@ def test_linear_eval_cached_beats_chance_and_saves(toy, tmp_path):
     saved = torch.load(out / "classifier.pt", weights_only=True)
     assert set(saved["state_dict"]) == {"classifier.weight", "classifier.bias"}
     with pytest.raises(FileExistsError):
-        E.save_result(result, out)
+        R.save_result(result, out)
 
 
 def test_linear_eval_with_augmentation_runs(toy):
@@ -300,7 +302,7 @@ def test_semi_supervised_uses_the_labelled_fraction(toy, mode):
 def test_saved_classifier_reproduces_its_accuracy(toy, tmp_path):
     encoder = tiny_encoder()
     result = E.finetune(encoder, toy, epochs=2, batch_size=16, progress=False)
-    out = E.save_result(result, tmp_path / "ft", layout=TOY)
+    out = R.save_result(result, tmp_path / "ft", layout=TOY)
     tested = E.evaluate_classifier(out, toy, progress=False)
     assert tested.top1 == pytest.approx(result.top1)
     np.testing.assert_array_equal(tested.confusion, result.confusion)
@@ -310,7 +312,7 @@ def test_saved_classifier_reproduces_its_accuracy(toy, tmp_path):
 
 
 def run_cli(*argv) -> int:
-    return cli.main([str(a) for a in argv])
+    return commands.main([str(a) for a in argv])
 
 
 def test_cli_random_init_linear_then_test(toy, tmp_path):
@@ -422,7 +424,7 @@ def test_cli_linear_from_run_keeps_only_the_head(toy, run_dir, tmp_path):
     shutil.copytree(run_dir, further)
     pretrain(None, further, resume=True, epochs=2, progress=False, workers=0)
     with pytest.raises(DataError, match="trained further"):
-        E.load_classifier(out, run=further)
+        R.load_classifier(out, run=further)
 
 
 def test_cli_transfer_to_another_dataset(toy, run_dir, tmp_path, capsys):

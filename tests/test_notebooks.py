@@ -68,7 +68,7 @@ def ci_tutorial():
 
 @pytest.fixture(scope="module")
 def ci_metrics(ci_tutorial):
-    return workspace.load_metrics(ci_tutorial / "work")
+    return workspace.load_notebook_metrics(ci_tutorial / "work")
 
 
 @pytest.mark.notebooks

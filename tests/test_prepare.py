@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from einops import rearrange
 
-from glt.cli import main
+from glt.commands import main
 from glt.data import ntu, nwucla
 from glt.data.prepare import prepare_nwucla
 from glt.data.preprocess import preprocess

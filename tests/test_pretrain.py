@@ -11,22 +11,16 @@ import pytest
 import torch
 
 from glt import checkpoint
-from glt.cli import main
+from glt.commands import main
+from glt.config import PretrainConfig
 from glt.data.store import open_dataset, write_dataset
 from glt.errors import GLTError
 from glt.layout import NTU
 from glt.model import GLTransformer
 from glt.mpdp import mpdp_loss
-from glt.pretrain import (
-    PretrainConfig,
-    PretrainTransform,
-    learning_rate,
-    load_config,
-    load_encoder,
-    load_metrics,
-    plot_loss,
-    pretrain,
-)
+from glt.pretrain import PretrainTransform, learning_rate, pretrain
+from glt.run import load_config, load_encoder, load_metrics
+from glt.viz import plot_loss
 
 # A small model and short runs: every test here takes a few seconds on 2 CPU cores.
 SMALL = {"depth": 1, "num_frames": 40}

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from glt.atomic import staging_dir
 from glt.data import store
 from glt.data.preprocess import preprocess
-from glt.data.store import open_dataset, staging_dir, write_dataset
+from glt.data.store import open_dataset, write_dataset
 from glt.errors import DataError
 from glt.layout import NTU, NWUCLA
 

@@ -10,7 +10,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from glt import cli
+from glt import commands
 from glt.data import synthetic as S
 from glt.errors import DataError
 from glt.layout import NTU
@@ -195,7 +195,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 def test_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "raw"
     argv = ["synth", "--out", str(out), "--subjects", "1", "--actions", "8", "58", "--cameras", "2"]
-    assert cli.main([*argv, "--quiet"]) == 0
+    assert commands.main([*argv, "--quiet"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "S001C002P001R001A008.skeleton",
@@ -205,10 +205,10 @@ def test_cli_writes_and_refuses_to_overwrite(tmp_path, capsys):
     ]
     assert "wrote 4 .skeleton files" in capsys.readouterr().out
     (out / names[0]).write_text("edited\n")
-    assert cli.main([*argv, "--quiet"]) == 2
+    assert commands.main([*argv, "--quiet"]) == 2
     assert "exists" in capsys.readouterr().err
     assert (out / names[0]).read_text() == "edited\n"  # untouched
-    assert cli.main([*argv, "--quiet", "--overwrite"]) == 0
+    assert commands.main([*argv, "--quiet", "--overwrite"]) == 0
     assert (out / names[0]).read_text() != "edited\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no staging folder left
 

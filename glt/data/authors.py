@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ from glt.data.store import PreparedDataset, SkeletonPart, open_dataset, write_da
 from glt.errors import DataError
 from glt.layout import NTU, SkeletonLayout
 
-PAD = np.float32(99.9)  # the authors' pad value; it exists only here and in glt/compat.py
+PAD_VALUE = 99.9  # what the authors write into every coordinate of a pad frame (method §2 step 4)
+
+NTU_FIELDS = ("subject", "camera", "setup", "replication")  # per-clip fields kept from NTU names
 
 _SAFE_BUILTINS = frozenset(
     ["list", "tuple", "dict", "set", "frozenset", "str", "bytes", "int", "float", "bool"]
@@ -72,7 +75,7 @@ def read_label_pickle(path: str | os.PathLike) -> tuple[list[str], list[int]]:
 def authors_lengths(data: np.ndarray) -> np.ndarray:
     """Clip lengths of an (N, 3, T, V, M) array: the first frame whose x of joint 0, person 0
     is the pad value (T when there is none)."""
-    padded = np.asarray(data[:, 0, :, 0, 0]) == PAD  # (N, T)
+    padded = np.asarray(data[:, 0, :, 0, 0]) == PAD_VALUE  # (N, T), in the array's precision
     return np.where(padded.any(axis=1), padded.argmax(axis=1), data.shape[2]).astype(np.int64)
 
 
@@ -103,7 +106,7 @@ def export_authors(
     )
     for i in range(len(source)):
         clip = source.clip(i)[:max_frames]  # (L, M, V, 3)
-        out[i] = PAD
+        out[i] = PAD_VALUE
         out[i, :, : len(clip)] = clip.transpose(3, 0, 2, 1)
     out.flush()
     del out
@@ -176,10 +179,14 @@ def import_authors(
     )
 
 
+def ntu_fields(names: Sequence[NTUName]) -> dict[str, list[int]]:
+    """The per-clip fields (`NTU_FIELDS`) of parsed NTU clip names, as `write_dataset`'s info
+    (`glt prepare` keeps them too)."""
+    return {f: [getattr(n, f) for n in names] for f in NTU_FIELDS}
+
+
 def _ntu_info(names: list[str]) -> dict[str, list[int]] | None:
     try:
-        parsed = [NTUName.parse(n) for n in names]
+        return ntu_fields([NTUName.parse(n) for n in names])
     except DataError:
         return None
-    fields = ("subject", "camera", "setup", "replication")
-    return {f: [getattr(p, f) for p in parsed] for f in fields}

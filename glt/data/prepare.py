@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from glt import paths
+from glt.atomic import staging_dir
 from glt.data import nwucla
+from glt.data.authors import ntu_fields
 from glt.data.ntu import (
     BENCHMARKS,
     CLASSES,
@@ -44,14 +45,13 @@ from glt.data.ntu import (
     split_of,
 )
 from glt.data.preprocess import preprocess
-from glt.data.store import staging_dir, write_dataset
+from glt.data.store import write_dataset
 from glt.errors import DataError, GLTError, SkeletonFileError
 from glt.layout import NTU, NWUCLA
 
 DATASETS = ("ntu60", "ntu120", "nwucla")
 _BATCH = 32  # files per task
 _NO_SKELETON = "no skeleton: joint 1 of body 1 is zero in every frame"
-_NTU_INFO = ("subject", "camera", "setup", "replication")  # per-clip fields kept
 
 
 def prepare_ntu(
@@ -107,7 +107,7 @@ def prepare_ntu(
                 splits,
                 NTU,
                 names=[str(n) for n in kept_names],
-                info={f: [getattr(n, f) for n in kept_names] for f in _NTU_INFO},
+                info=ntu_fields(kept_names),
                 class_names=CLASSES[dataset],
                 preprocessed=True,
                 metadata={**summary, "benchmark": benchmark},
@@ -334,53 +334,3 @@ def _find(dirs: list[Path], pattern: str) -> dict[str, Path]:
     if not found:
         raise DataError(f"no {pattern} file under {', '.join(map(str, dirs))}")
     return dict(sorted(found.items()))
-
-
-# --- command line ---------------------------------------------------------------------------------
-
-
-def add_commands(subparsers) -> None:
-    """Add `glt prepare ntu60|ntu120|nwucla`."""
-    p = subparsers.add_parser(
-        "prepare",
-        help="turn raw recordings (NTU RGB+D, NW-UCLA) into a prepared dataset",
-        description=__doc__.split("\n\n")[0],
-    )
-    p.add_argument("dataset", choices=DATASETS)
-    p.add_argument("--raw", action="append", required=True, metavar="DIR",
-                   help="folder of raw files, searched recursively; repeat for NTU-120's two "
-                        "folders (NW-UCLA: the folder with all_sqe/ and val_label.pkl)")  # fmt: skip
-    p.add_argument("--missing", metavar="FILE",
-                   help="clip names to leave out, one per line (the official lists of samples "
-                        "with missing skeletons)")  # fmt: skip
-    p.add_argument("--out", metavar="DIR", help="output folder (default: $GLT_DATA/DATASET)")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first bad file instead of skipping it")  # fmt: skip
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes (default: all CPUs; 0: read in this process)")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.set_defaults(func=_command)
-
-
-def _command(args) -> int:
-    out = Path(args.out) if args.out else paths.data_dir() / args.dataset
-    options = dict(missing=args.missing, strict=args.strict, workers=args.workers,
-                   overwrite=args.overwrite)  # fmt: skip
-    if args.dataset == "nwucla":
-        if len(args.raw) != 1:
-            raise DataError("nwucla takes one --raw folder")
-        summary = prepare_nwucla(args.raw[0], out, **options)
-    else:
-        summary = prepare_ntu(args.raw, out, args.dataset, **options)
-    print(
-        f"prepared {summary['dataset']}: {summary['clips']} clips from {summary['files']} files, "
-        f"{summary['skipped']} skipped, {summary['excluded_by_list']} left out by --missing"
-    )
-    for benchmark, parts in summary["benchmarks"].items():
-        print(f"  {out / benchmark}: train {parts['train']}, val {parts['val']}")
-    if summary["skipped"]:
-        lines = (out / "skipped.txt").read_text().splitlines()
-        print(f"skipped files (all {len(lines)} in {out / 'skipped.txt'}):")
-        for line in lines[:5]:
-            print("  " + line.replace("\t", ": "))
-    return 0

@@ -11,22 +11,22 @@ Clips are stored at their natural length (no padding) after the preprocessing of
 so clip i of a part is `frames[offsets[i]:offsets[i+1]]`. The frames file is memory-mapped on
 reading: a full NTU-120 benchmark never has to fit in RAM.
 
-Folders are written under a temporary name and renamed at the end, so an interrupted run never
-leaves a folder that looks complete.
+Folders are written under a temporary name and renamed at the end (`glt.atomic.staging_dir`),
+so an interrupted run never leaves a folder that looks complete.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from glt.atomic import staging_dir
+from glt.data.preprocess import preprocess
 from glt.errors import DataError
 from glt.layout import SkeletonLayout
 
@@ -197,8 +197,6 @@ def write_dataset(
         if preprocessed:
             clip = seq[:max_frames]
         else:
-            from glt.data.preprocess import preprocess  # local: stored data never needs it
-
             clip = preprocess(seq, layout, max_frames=max_frames)
         if len(clip) == 0:
             raise DataError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
@@ -239,41 +237,3 @@ def write_dataset(
             )
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
-
-
-class staging_dir:
-    """Context manager: a temporary folder beside `target`, renamed to `target` on success.
-
-    On an exception the temporary folder is removed and `target` is left as it was.
-    """
-
-    def __init__(self, target: str | os.PathLike, overwrite: bool = False):
-        self.target = Path(target)
-        self.overwrite = overwrite
-
-    def __enter__(self) -> Path:
-        if self.target.exists() and not self.overwrite:
-            raise FileExistsError(
-                f"{self.target} exists; pass overwrite=True (--overwrite) to replace it"
-            )
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.target.name}.partial-", dir=self.target.parent)
-        )
-        umask = os.umask(0)
-        os.umask(umask)
-        self.tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should not be
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
-            self.target.rename(old)
-        self.tmp.rename(self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return False

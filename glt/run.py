@@ -1,0 +1,151 @@
+"""A pretraining run is a folder, and this module owns its files; nobody else knows their names.
+
+    config.json     the full configuration (`glt.config.PretrainConfig`: model and training),
+                    written when the run starts
+    checkpoint.pt   written atomically after every epoch (`glt.checkpoint`)
+    metrics.jsonl   one row per epoch ({"kind": "epoch", ...}: loss and its four terms, lr, grad
+                    norm, samples/s, ...) and, at step 1 and every `log_every` steps, a row
+                    {"kind": "step", ...} with the loss and its terms of that single step
+    loss.png        the loss curves (`glt.viz.plot_loss`), redrawn after every epoch
+
+The trainer (`glt.pretrain`) writes through `save_config`, `save_state` and `MetricsLog`;
+evaluation, the ablations and the notebooks read through `load_config`, `load_encoder`,
+`load_metrics` and `epochs_done`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from glt import viz
+from glt.atomic import atomic_write
+from glt.checkpoint import load_checkpoint, save_checkpoint
+from glt.config import PretrainConfig
+from glt.errors import GLTError
+from glt.model import GLTransformer
+from glt.mpdp import PretrainModel
+
+_CONFIG = "config.json"
+_CHECKPOINT = "checkpoint.pt"
+_METRICS = "metrics.jsonl"
+_PLOT = "loss.png"
+
+KINDS = ("epoch", "step")  # of metrics rows
+
+
+# --- configuration and checkpoint -----------------------------------------------------------------
+
+
+def is_run(run_dir: str | os.PathLike) -> bool:
+    """Whether `run_dir` holds a pretraining run (its config.json)."""
+    return (Path(run_dir) / _CONFIG).is_file()
+
+
+def load_config(run_dir: str | os.PathLike) -> PretrainConfig:
+    """The configuration of the run in `run_dir` (its config.json)."""
+    if not is_run(run_dir):
+        raise GLTError(f"{run_dir} is not a pretraining run (no {_CONFIG})")
+    return PretrainConfig.from_dict(json.loads((Path(run_dir) / _CONFIG).read_text()))
+
+
+def save_config(run_dir: str | os.PathLike, config: PretrainConfig) -> None:
+    """Write the run's config.json (atomically), making the folder if needed."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / _CONFIG, "w") as f:
+        f.write(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def load_state(run_dir: str | os.PathLike) -> dict | None:
+    """The run's last checkpoint on the CPU (keys: `glt.checkpoint`), None before its first."""
+    path = Path(run_dir) / _CHECKPOINT
+    return load_checkpoint(path) if path.is_file() else None
+
+
+def save_state(run_dir: str | os.PathLike, **state) -> Path:
+    """Write the run's checkpoint atomically (`glt.checkpoint.save_checkpoint`'s arguments)."""
+    return save_checkpoint(Path(run_dir) / _CHECKPOINT, **state)
+
+
+def epochs_done(run_dir: str | os.PathLike) -> int:
+    """Epochs the run has completed: its checkpoint's next epoch (0 without a checkpoint)."""
+    state = load_state(run_dir)
+    return 0 if state is None else int(state["epoch"])
+
+
+def load_encoder(
+    run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> GLTransformer:
+    """The pretrained encoder of the run in `run_dir` (its last checkpoint), in eval mode.
+
+    Its configuration is `encoder.config`; the run's full configuration is `load_config(run_dir)`.
+    """
+    config = load_config(run_dir)
+    state = load_checkpoint(Path(run_dir) / _CHECKPOINT, map_location)
+    net = PretrainModel(config.model)
+    net.load_state_dict(state["model"])
+    return net.encoder.to(map_location).eval()
+
+
+# --- metrics and the loss plot --------------------------------------------------------------------
+
+
+def _kind(row: dict) -> str:
+    """The kind of a metrics row, "epoch" or "step" (older rows have none: epoch rows)."""
+    return row.get("kind", "epoch")
+
+
+def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list[dict]:
+    """The rows of the run's metrics.jsonl ([] if none); a torn last line is ignored.
+
+    kind: "epoch" (default) the per-epoch rows, "step" the rows logged every `log_every` steps,
+    None all rows in file order. Rows without a "kind" (older runs) are epoch rows.
+    """
+    if kind not in (*KINDS, None):
+        raise GLTError(f"load_metrics: kind must be 'epoch', 'step' or None, not {kind!r}")
+    path = Path(run_dir) / _METRICS
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows if kind is None else [row for row in rows if _kind(row) == kind]
+
+
+class MetricsLog:
+    """The run's metrics.jsonl and loss.png as the trainer writes them (on rank 0).
+
+    Opening it at a checkpoint's `step` keeps the rows up to that step (a killed run may have
+    written later ones), so that a resumed run's file is the uninterrupted run's.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, step: int):
+        self.run_dir = Path(run_dir)
+        self.rows = [row for row in load_metrics(run_dir, kind=None) if row["step"] <= step]
+        with atomic_write(self.run_dir / _METRICS, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in self.rows)
+
+    def rows_of(self, kind: str) -> list[dict]:
+        """The rows of one kind ("epoch" or "step"), in order."""
+        return [row for row in self.rows if _kind(row) == kind]
+
+    def append(self, row: dict) -> None:
+        """Add a row (with its "kind") to the file."""
+        self.rows.append(row)
+        with open(self.run_dir / _METRICS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def draw(self) -> None:
+        """Redraw loss.png from every row (atomically: a viewer never sees half a file)."""
+        fig = viz.plot_loss(self.rows)
+        with atomic_write(self.run_dir / _PLOT) as f:
+            fig.savefig(f, format="png", dpi=100)
+        plt.close(fig)
