@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
-from glt.data.authors import PAD_VALUE
+from glt.data.formats.authors import PAD_VALUE
 from glt.errors import DataError, GLTError
 from glt.layout import NTU, SkeletonLayout
 from glt.model import GLTClassifier, GLTConfig, GLTransformer, frame_mask, sinusoidal_table

@@ -9,6 +9,10 @@ class DataError(GLTError, ValueError):
     """Input data that cannot be used: a malformed file, a wrong shape, NaN."""
 
 
+class DataWarning(UserWarning):
+    """Data that can be used but probably should not be as it is: wrong units, y pointing down."""
+
+
 class SkeletonFileError(DataError):
     """A `.skeleton` (or other recording) file that cannot be parsed.
 

@@ -3,8 +3,9 @@
 GL-Transformer needs three joints of every skeleton (method §2): a centre joint that
 coordinates are taken relative to (its slot then carries the global translation), and the two
 shoulders used to align the view. A `SkeletonLayout` names them, together with the joints, the
-bones (for drawing) and the number of persons. NTU RGB+D and NW-UCLA are presets; any other
-skeleton is one more `SkeletonLayout`.
+bones (for drawing) and the number of persons; optionally the head and the feet, with which
+`glt.data.checks` tells whether y points up. NTU RGB+D, NW-UCLA and COCO's 17 keypoints (with a
+neck added as the centre) are presets; any other skeleton is one more `SkeletonLayout`.
 
 Token order inside the model follows the authors' code: token = joint * persons + person.
 """
@@ -25,11 +26,16 @@ class SkeletonLayout:
     left_shoulder: int
     right_shoulder: int
     num_persons: int = 1
+    head: int | None = None  # the topmost joint of a standing person (for the y-up check)
+    feet: tuple[int, ...] = ()  # the lowest joints of a standing person
 
     def __post_init__(self):
         v = len(self.joint_names)
-        for field in ("center", "left_shoulder", "right_shoulder"):
-            idx = getattr(self, field)
+        named = [("center", self.center), ("left_shoulder", self.left_shoulder),
+                 ("right_shoulder", self.right_shoulder)]  # fmt: skip
+        named += [("head", self.head)] if self.head is not None else []
+        named += [("feet", foot) for foot in self.feet]
+        for field, idx in named:
             if not 0 <= idx < v:
                 raise ValueError(f"{self.name}: {field}={idx} is not a joint index in 0..{v - 1}")
         for child, parent in self.bones:
@@ -70,6 +76,8 @@ class SkeletonLayout:
             left_shoulder=d["left_shoulder"],
             right_shoulder=d["right_shoulder"],
             num_persons=d["num_persons"],
+            head=d.get("head"),  # absent in datasets written before these fields existed
+            feet=tuple(d.get("feet", ())),
         )
 
 
@@ -122,6 +130,8 @@ NTU = SkeletonLayout(
     left_shoulder=4,
     right_shoulder=8,
     num_persons=2,
+    head=3,
+    feet=(15, 19),
 )
 
 NWUCLA_JOINTS = (
@@ -165,6 +175,34 @@ NWUCLA = SkeletonLayout(
     left_shoulder=4,
     right_shoulder=8,
     num_persons=1,
+    head=3,
+    feet=(15, 19),
 )
 
-LAYOUTS = {layout.name: layout for layout in (NTU, NWUCLA)}
+COCO_JOINTS = (
+    "nose", "left eye", "right eye", "left ear", "right ear", "left shoulder",
+    "right shoulder", "left elbow", "right elbow", "left wrist", "right wrist", "left hip",
+    "right hip", "left knee", "right knee", "left ankle", "right ankle",
+)  # fmt: skip
+# (child, parent); joint 17 is the neck added below
+COCO_BONES = (
+    (0, 17), (1, 0), (2, 0), (3, 1), (4, 2), (5, 17), (6, 17), (7, 5), (8, 6), (9, 7), (10, 8),
+    (11, 5), (12, 6), (13, 11), (14, 12), (15, 13), (16, 14),
+)  # fmt: skip
+
+# The 17 COCO keypoints of 2D pose estimators (HRNet in pyskl's and MMAction2's pickles). COCO
+# has no joint between the shoulders, so a neck, the shoulders' midpoint, is added as joint 17
+# and is the centre: the joint closest to NTU's "spine at the shoulders". Two persons, as NTU.
+COCO = SkeletonLayout(
+    name="coco",
+    joint_names=COCO_JOINTS + ("neck (shoulder midpoint)",),
+    bones=COCO_BONES,
+    center=17,
+    left_shoulder=5,
+    right_shoulder=6,
+    num_persons=2,
+    head=0,
+    feet=(15, 16),
+)
+
+LAYOUTS = {layout.name: layout for layout in (NTU, NWUCLA, COCO)}

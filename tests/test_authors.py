@@ -1,4 +1,4 @@
-"""Tests for glt.data.authors: the authors' (N, 3, 300, V, M) + (names, labels) layout."""
+"""Tests for glt.data.formats.authors: the authors' (N, 3, 300, V, M) + (names, labels) layout."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from glt.data.authors import (
+from glt.data.formats.authors import (
     PAD_VALUE,
     authors_lengths,
     export_authors,
     import_authors,
-    load_pickle,
     read_label_pickle,
 )
 from glt.data.store import open_dataset, write_dataset
@@ -98,21 +97,3 @@ def test_import_checks_shapes_and_counts(tmp_path):
         import_authors(tmp_path / "d.npy", tmp_path / "l.pkl", tmp_path / "o")
     with pytest.raises(DataError, match="expected \\(N, 3, T, 20, 1\\)"):
         import_authors(tmp_path / "d.npy", tmp_path / "l.pkl", tmp_path / "o", layout=NWUCLA)
-
-
-def test_pickles_are_loaded_without_running_code(tmp_path):
-    class Evil:
-        def __reduce__(self):
-            return (exec, ("raise SystemExit",))
-
-    (tmp_path / "evil.pkl").write_bytes(pickle.dumps((["a"], [Evil()])))
-    with pytest.raises(DataError, match="builtins.exec"):
-        load_pickle(tmp_path / "evil.pkl")
-    (tmp_path / "np.pkl").write_bytes(pickle.dumps((["a"], [np.int64(3)])))
-    with pytest.raises(DataError, match="numpy"):
-        load_pickle(tmp_path / "np.pkl")
-    (tmp_path / "ok.pkl").write_bytes(pickle.dumps((["a", "b"], [1, 2]), protocol=2))
-    assert load_pickle(tmp_path / "ok.pkl") == (["a", "b"], [1, 2])
-    (tmp_path / "bad.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(DataError, match="not a readable pickle"):
-        load_pickle(tmp_path / "bad.pkl")

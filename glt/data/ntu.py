@@ -27,6 +27,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,14 @@ class NTUName:
             f"S{self.setup:03d}C{self.camera:03d}P{self.subject:03d}"
             f"R{self.replication:03d}A{self.action:03d}"
         )
+
+
+NTU_FIELDS = ("subject", "camera", "setup", "replication")  # per-clip fields a prepared dataset keeps
+
+
+def ntu_fields(names: Sequence[NTUName]) -> dict[str, list[int]]:
+    """The per-clip fields (`NTU_FIELDS`) of parsed NTU clip names, as `write_dataset`'s info."""
+    return {f: [getattr(n, f) for n in names] for f in NTU_FIELDS}
 
 
 def clip_name(path: str | os.PathLike) -> str:

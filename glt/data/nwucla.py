@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glt.data.authors import load_pickle
+from glt.data.formats.pickles import load_pickle
 from glt.errors import DataError, SkeletonFileError
 
 NUM_JOINTS = 20
@@ -96,7 +96,7 @@ def read_clip(path: str | os.PathLike) -> tuple[str, int, np.ndarray]:
 
 def read_val_list(path: str | os.PathLike) -> set[str]:
     """Clip names in the official test list `val_label.pkl`: a pickled list of dicts with a
-    "file_name", loaded with a restricted unpickler (glt.data.authors.load_pickle)."""
+    "file_name", loaded with a restricted unpickler (glt.data.formats.pickles.load_pickle)."""
     content = load_pickle(path)
     try:
         return {str(entry["file_name"]) for entry in content}

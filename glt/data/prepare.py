@@ -33,13 +33,13 @@ from tqdm import tqdm
 
 from glt.atomic import staging_dir
 from glt.data import nwucla
-from glt.data.authors import ntu_fields
 from glt.data.ntu import (
     BENCHMARKS,
     CLASSES,
     NTUName,
     clip_name,
     in_dataset,
+    ntu_fields,
     read_name_list,
     read_skeleton_files,
     split_of,

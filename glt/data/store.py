@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from glt.atomic import staging_dir
+from glt.data.checks import KeypointSurvey
 from glt.data.preprocess import preprocess
-from glt.errors import DataError
+from glt.errors import DataError, DataWarning
 from glt.layout import SkeletonLayout
 
 FORMAT = "glt-skeleton"
@@ -144,6 +146,7 @@ def write_dataset(
     max_frames: int = 300,
     metadata: Mapping | None = None,
     overwrite: bool = False,
+    strict: bool = False,
 ) -> Path:
     """Preprocess skeleton sequences and write them as a prepared dataset.
 
@@ -153,6 +156,9 @@ def write_dataset(
     labels: class index per clip (0-based). splits: "train" or "val" per clip.
     names: a name per clip (default clip00000, ...). info: per-clip integer fields to keep,
         e.g. {"subject": [...], "camera": [...]}.
+    The sequences are checked for units and orientation (`glt.data.checks`): each problem is a
+    `DataWarning` naming the folder and is listed in metadata.json ("checks"); with `strict`
+    it is a `DataError` instead and nothing is written.
     Returns the folder written. Refuses to replace an existing folder unless `overwrite`.
     """
     out_dir = Path(out_dir)
@@ -185,6 +191,7 @@ def write_dataset(
 
     clips = []
     want = (layout.num_persons, layout.num_joints, 3)
+    survey = KeypointSurvey(layout)
     for i, seq in enumerate(sequences):
         seq = np.asarray(seq, dtype=np.float32)
         if seq.ndim != 4 or seq.shape[1:] != want:
@@ -194,6 +201,7 @@ def write_dataset(
             )
         if not np.isfinite(seq).all():
             raise DataError(f"write_dataset: clip {i} ({names[i]}) holds NaN or infinite values")
+        survey.add(seq)
         if preprocessed:
             clip = seq[:max_frames]
         else:
@@ -201,6 +209,12 @@ def write_dataset(
         if len(clip) == 0:
             raise DataError(f"write_dataset: clip {i} ({names[i]}) has no valid frame")
         clips.append(clip)
+
+    checks = survey.findings()
+    if checks and strict:
+        raise DataError(f"{out_dir}: {'; '.join(checks)}")
+    for finding in checks:
+        warnings.warn(f"{out_dir}: {finding}", DataWarning, stacklevel=2)
 
     parts = {p: [i for i in range(n) if splits[i] == p] for p in PARTS}
     parts = {p: idx for p, idx in parts.items() if idx}
@@ -213,6 +227,7 @@ def write_dataset(
         "max_frames": max_frames,
         "parts": {p: len(idx) for p, idx in parts.items()},
         "frames": {p: int(sum(len(clips[i]) for i in idx)) for p, idx in parts.items()},
+        "checks": checks,
         **dict(metadata or {}),
     }
 

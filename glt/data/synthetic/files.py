@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from glt.data.store import staging_dir
+from glt.atomic import staging_dir
 from glt.data.synthetic.actions import SYNTH_ACTIONS
 from glt.data.synthetic.body import BASE, NUM_JOINTS, SPINE_SHOULDER, _rng, _unit
 from glt.data.synthetic.scene import (
