@@ -128,7 +128,12 @@ class NTUName:
         )
 
 
-NTU_FIELDS = ("subject", "camera", "setup", "replication")  # per-clip fields a prepared dataset keeps
+NTU_FIELDS = (
+    "subject",
+    "camera",
+    "setup",
+    "replication",
+)  # per-clip fields a prepared dataset keeps
 
 
 def ntu_fields(names: Sequence[NTUName]) -> dict[str, list[int]]:

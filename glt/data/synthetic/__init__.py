@@ -109,4 +109,3 @@ __all__ = [
     "synthesize_clip",
     "write_synthetic",
 ]
-
