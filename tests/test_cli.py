@@ -7,6 +7,8 @@ from glt.commands import build_parser, main
 VERBS = [
     "synth",
     "prepare",
+    "import",
+    "export",
     "pretrain",
     "linear",
     "knn",

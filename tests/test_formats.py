@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from glt.commands import main
 from glt.data import ntu
 from glt.data.formats import export_dataset, import_dataset
 from glt.data.formats.pickles import load_pickle
@@ -470,6 +471,31 @@ def test_export_then_import_gives_the_same_clips(prepared, tmp_path, fmt):
     result = import_dataset(fmt, [tmp_path / "exported"], tmp_path / "back")
     assert result.differences == []
     assert _max_difference(prepared, tmp_path / "back", "xsub") == 0
+
+
+def test_command_line_export_then_import(prepared, tmp_path, capsys):
+    assert (
+        main(["export", "authors", str(prepared / "xsub"), "--out", str(tmp_path / "a" / "xsub")])
+        == 0
+    )
+    assert main(["import", "authors", str(tmp_path / "a"), "--out", str(tmp_path / "back")]) == 0
+    out = capsys.readouterr().out
+    assert f"imported authors into {tmp_path / 'back'}" in out and "xsub: train" in out
+    assert _max_difference(prepared, tmp_path / "back", "xsub") == 0
+    # a flag the format does not take is one clear line, not a traceback
+    code = main(
+        [
+            "import",
+            "pyskl",
+            str(tmp_path / "x.pkl"),
+            "--names",
+            "n.txt",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("glt import: error: pyskl takes no --names")
 
 
 def test_authors_labels_from_another_folder(prepared, tmp_path):

@@ -4,6 +4,7 @@ It parses, calls the library and prints; one module per verb, or family of verbs
 
     glt synth      write a synthetic NTU-like dataset of .skeleton files     (synth.py)
     glt prepare    turn raw recordings (NTU RGB+D, NW-UCLA) into a prepared dataset  (prepare.py)
+    glt import / export    other projects' preprocessed skeleton files       (formats.py)
     glt pretrain   multi-interval pose displacement pretraining              (pretrain.py)
     glt linear / knn / semi / finetune / transfer / test    evaluation protocols (evaluate.py)
     glt ablate     the supplementary's Tables A and B                        (ablate.py)
@@ -19,10 +20,10 @@ import argparse
 import os
 import sys
 
-from glt.commands import ablate, evaluate, prepare, pretrain, synth
+from glt.commands import ablate, evaluate, formats, prepare, pretrain, synth
 from glt.errors import GLTError
 
-VERBS = (synth, prepare, pretrain, evaluate, ablate)
+VERBS = (synth, prepare, formats, pretrain, evaluate, ablate)
 
 
 def build_parser() -> argparse.ArgumentParser:

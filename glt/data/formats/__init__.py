@@ -12,6 +12,7 @@ clips differ from `glt prepare` on the raw recordings (`ImportResult`, OUT/impor
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from functools import partial
@@ -60,6 +61,9 @@ def import_dataset(
         raise GLTError(f"unknown format {fmt!r}; choose from {', '.join(IMPORTS)}")
     if not sources:
         raise GLTError(f"{fmt}: no source given")
+    unknown = sorted(set(options) - set(inspect.signature(IMPORTS[fmt]).parameters))
+    if unknown:
+        raise GLTError(f"{fmt} takes no {', '.join('--' + k for k in unknown)}")
     return IMPORTS[fmt](list(sources), out_dir, overwrite=overwrite, strict=strict, fmt=fmt,
                         **options)  # fmt: skip
 
