@@ -121,7 +121,7 @@ def run(
             break
     pages = [r for r in runs if r.executed.exists()]
     title = f"glt tutorial ({profile} parameters)"
-    site.build(pages, out / "html", workspace.load_metrics(work), title)
+    site.build(pages, out / "html", workspace.load_notebook_metrics(work), title)
     return runs
 
 
