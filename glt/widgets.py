@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from glt import viz
 from glt.data.dataset import person_present
@@ -44,6 +45,17 @@ from glt.model import GLTransformer
 from glt.targets import MAX_MOVING_CLASS, displacement_targets
 
 KINDS = ("temporal", "spatial")
+
+
+def _pose(ax, positions, layout: SkeletonLayout, frame: int, legend: bool = True) -> list[int]:
+    """`viz.draw_skeleton`, with a legend naming the persons when there are several."""
+    persons = viz.draw_skeleton(ax, positions, layout, frame)
+    if legend and len(persons) > 1:
+        colors = viz.PERSON_COLORS
+        handles = [Line2D([], [], color=colors[m % len(colors)], label=f"person {m + 1}")
+                   for m in persons]  # fmt: skip
+        ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.7)
+    return persons
 
 
 # --- attention: recording, state, ranking, figure -----------------------------------------------
@@ -179,7 +191,7 @@ def attention_figure(
     fig.colorbar(image, ax=ax_map, shrink=0.85, label=f"{view.kind} attention weight")
 
     pos = viz.skeleton_positions(record.clip, layout)
-    persons = viz.draw_skeleton(ax_pose, pos, layout, view.frame)
+    persons = _pose(ax_pose, pos, layout, view.frame)
     if temporal:
         ax_pose.set_title(f"query frame {view.frame}", fontsize=10)
     else:
@@ -237,8 +249,8 @@ def steps_figure(steps: Mapping[str, np.ndarray], layout: SkeletonLayout, frame:
     """One frame of each preprocessing step side by side (see `preprocessing_steps`)."""
     fig = Figure(figsize=(3.6 * len(steps), 3.9), layout="constrained")
     axes = fig.subplots(1, len(steps), squeeze=False)[0]
-    for ax, (name, positions) in zip(axes, steps.items(), strict=True):
-        viz.draw_skeleton(ax, positions, layout, frame)
+    for k, (ax, (name, positions)) in enumerate(zip(axes, steps.items(), strict=True)):
+        _pose(ax, positions, layout, frame, legend=k == 0)
         ax.set_title(name, fontsize=10)
     length = len(next(iter(steps.values())))
     fig.suptitle(f"Preprocessing steps, frame {frame} of {length}")
@@ -273,7 +285,7 @@ def targets_figure(
     fig = Figure(figsize=(3.4 * len(intervals) + 1, 3.9), layout="constrained")
     axes = fig.subplots(1, len(intervals), squeeze=False)[0]
     for r, (ax, interval) in enumerate(zip(axes, intervals, strict=True)):
-        persons = viz.draw_skeleton(ax, pos, layout, frame)
+        persons = _pose(ax, pos, layout, frame, legend=r == 0)
         d = x[max(frame - interval, 0)] - x[frame]  # (M, V, 3), the targets' rule for t < r too
         classes = g[frame, r].reshape(layout.num_joints, layout.num_persons)
         for m in persons:
@@ -304,8 +316,10 @@ class LiveFigure:
     """Controls above a picture that `draw(state)` redraws whenever a control changes.
 
     controls: name -> widget, observed; state is {name: widget.value}. rows: the widgets to show
-    above the picture (default: the controls in one wrapping row). Displays as the widget plus a
-    PNG of the current state as a static fallback (see the module docstring).
+    above the picture (default: the controls in one wrapping row). Each state is drawn once: its
+    PNG is kept, so going back to a state (or playing a clip a second time) costs nothing.
+    Displays as the widget plus a PNG of the current state as a static fallback (see the module
+    docstring).
     """
 
     def __init__(
@@ -325,6 +339,7 @@ class LiveFigure:
             wrap = widgets.Layout(flex_flow="row wrap")
             rows = [widgets.HBox(list(self.controls.values()), layout=wrap)]
         self.widget = widgets.VBox([*rows, self.image])
+        self._pngs: dict[tuple, bytes] = {}
         for control in self.controls.values():
             control.observe(lambda _: self.redraw(), names="value")
         self.redraw()
@@ -333,9 +348,15 @@ class LiveFigure:
     def state(self) -> dict:
         return {name: control.value for name, control in self.controls.items()}
 
+    def figure(self) -> Figure:
+        """The figure of the current state."""
+        return self.draw(self.state)
+
     def redraw(self) -> None:
-        self.figure = self.draw(self.state)
-        self.image.value = figure_png(self.figure, self.dpi)
+        key = tuple(self.state.items())
+        if key not in self._pngs:
+            self._pngs[key] = figure_png(self.figure(), self.dpi)
+        self.image.value = self._pngs[key]
 
     def _repr_mimebundle_(self, **kwargs) -> dict:
         bundle = self.widget._repr_mimebundle_(**kwargs)
@@ -401,7 +422,7 @@ def skeleton_player(
     show: str = "targets",
     intervals: Sequence[int] = (1, 5, 10),
     frame: int = 0,
-    fps: float = 10.0,
+    fps: float = 5.0,
 ) -> LiveFigure:
     """Play a clip frame by frame: a play/pause button linked to a frame slider, above the picture.
 
@@ -409,8 +430,9 @@ def skeleton_player(
     classes and displacements for every interval (`targets_figure`).
     show="steps": `clip` is a raw camera-space (T, M, V, 3) recording; each frame shows it after
     every preprocessing step (`preprocessing_steps`, `steps_figure`).
-    `frame` is the first frame shown, also the static picture of a report. Playing redraws in the
-    kernel, so `fps` is an upper bound.
+    `frame` is the first frame shown, also the static picture of a report. The kernel draws each
+    frame the first time it is shown (a few tenths of a second on a laptop CPU), so the first pass
+    may play slower than `fps`; later passes replay the kept pictures.
     """
     import ipywidgets as widgets
 

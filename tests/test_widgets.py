@@ -171,18 +171,18 @@ def test_attention_explorer_controls_redraw(encoder, clips):
     assert before.startswith(PNG_MAGIC)
 
     controls["head"].value = 1
-    assert panels(explorer.figure)[0].get_title() == "Block 1, head 2"
+    assert panels(explorer.figure())[0].get_title() == "Block 1, head 2"
     assert explorer.image.value != before
 
     controls["kind"].value = "spatial"
     controls["token"].value = NTU.token(7, 0)
     assert not controls["token"].disabled
-    assert "left hand p1" in explorer.figure._suptitle.get_text()
+    assert "left hand p1" in explorer.figure()._suptitle.get_text()
 
     controls["frame"].value = 31
     controls["clip"].value = 1  # 25 frames: the slider follows and the frame is clamped
     assert controls["frame"].max == 24 and explorer.state["frame"] == 24
-    assert explorer.figure._suptitle.get_text().startswith("other: spatial attention, frame 24")
+    assert explorer.figure()._suptitle.get_text().startswith("other: spatial attention, frame 24")
 
 
 @pytest.mark.parametrize("show", ["targets", "steps"])
@@ -192,12 +192,15 @@ def test_skeleton_player_frame_update(raw, clips, show):
     play, slider = player.widget.children[0].children
     assert isinstance(play, ipywidgets.Play) and isinstance(slider, ipywidgets.IntSlider)
     assert play.max == slider.max == 39 and play.value == slider.value == 3
-    assert "frame 3 of 40" in player.figure._suptitle.get_text().lower()
+    assert "frame 3 of 40" in player.figure()._suptitle.get_text().lower()
     before = bytes(player.image.value)
     slider.value = 20
     assert player.state == {"frame": 20}
-    assert "frame 20 of 40" in player.figure._suptitle.get_text().lower()
+    assert "frame 20 of 40" in player.figure()._suptitle.get_text().lower()
+    assert player.image.value == widgets.figure_png(player.figure())  # the picture of the state
     assert player.image.value != before
+    slider.value = 3
+    assert player.image.value == before  # a kept picture
 
 
 def test_skeleton_player_rejects_bad_arguments(clips):
