@@ -92,15 +92,15 @@ def record_attention(
     was_training = encoder.training
     encoder.to(device).eval()
     records = []
+
+    def stacked(per_block: list[torch.Tensor]) -> np.ndarray:
+        return torch.stack(per_block)[:, 0].float().cpu().numpy()  # a batch of one clip
+
     try:
         for name, clip in zip(names, clips, strict=True):
             x = torch.as_tensor(clip, dtype=torch.float32)[: encoder.config.num_frames]
             with autocast(device):
                 _, maps = encoder(x[None].to(device), return_attention=True)
-
-            def stacked(per_block: list[torch.Tensor]) -> np.ndarray:
-                return torch.stack(per_block)[:, 0].float().cpu().numpy()  # batch of one
-
             records.append(
                 ClipAttention(name, x.numpy(), stacked(maps.temporal), stacked(maps.spatial))
             )
