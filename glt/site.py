@@ -169,6 +169,9 @@ def _write_notebook_page(nb, path: Path, navigation: str) -> None:
         extra_loaders=[DictLoader({"site-page.html.j2": PAGE_TEMPLATE})],
         template_file="site-page.html.j2",
     )
+    # Without the widgets' saved state, nbconvert shows each widget's static fallback (a
+    # progress bar's text, an explorer's PNG) and loads no widget renderer from the network.
+    nb.metadata.pop("widgets", None)
     body, _ = exporter.from_notebook_node(
         nb, resources={"site_css": CSS, "site_nav": navigation, "metadata": {"name": path.stem}}
     )

@@ -35,7 +35,12 @@ from glt.viz.data import (
     resampling_comparison,
     shoulder_top_view,
 )
-from glt.viz.skeletons import skeleton_animation, skeleton_frames, skeleton_positions
+from glt.viz.skeletons import (
+    draw_skeleton,
+    skeleton_animation,
+    skeleton_frames,
+    skeleton_positions,
+)
 from glt.viz.style import CMAP, MISSING_COLOR, PERSON_COLORS, token_names
 from glt.viz.training import (
     confusion_matrix,
@@ -52,6 +57,7 @@ __all__ = [
     "confusion_matrix",
     "cosine_similarity_map",
     "displacement_target_maps",
+    "draw_skeleton",
     "global_translation",
     "length_histogram",
     "magnitude_targets",

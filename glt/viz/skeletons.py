@@ -148,3 +148,16 @@ def skeleton_animation(
     anim = animation.FuncAnimation(fig, update, frames=len(pos), interval=1000 / fps, blit=False)
     plt.close(fig)
     return anim
+
+
+def draw_skeleton(ax, positions, layout: SkeletonLayout, frame: int) -> list[int]:
+    """Draw one frame of skeleton `positions` (T, M, V, 3) into `ax`, on limits that fit the
+    whole clip (so that the frames of a player line up); returns the persons drawn.
+
+    positions: what to draw as it is, e.g. `skeleton_positions(clip, layout)`.
+    """
+    pos = as_array(positions)
+    persons = present_persons(pos)
+    _draw_pose(ax, pos[frame], layout, persons)
+    _style_skeleton_axes(ax, *_limits(pos, persons))
+    return persons
