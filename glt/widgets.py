@@ -38,8 +38,8 @@ from matplotlib.lines import Line2D
 from glt import viz
 from glt.data.dataset import person_present
 from glt.data.preprocess import preprocess
+from glt.device import autocast, resolve_device
 from glt.errors import DataError, GLTError
-from glt.features import autocast, default_device
 from glt.layout import SkeletonLayout
 from glt.model import GLTransformer
 from glt.targets import MAX_MOVING_CLASS, displacement_targets
@@ -88,7 +88,7 @@ def record_attention(
     names = [f"clip {i + 1}" for i in range(len(clips))] if names is None else list(names)
     if len(names) != len(clips):
         raise GLTError(f"record_attention: {len(names)} names for {len(clips)} clips")
-    device = default_device(device)
+    device = resolve_device(device)
     was_training = encoder.training
     encoder.to(device).eval()
     records = []
