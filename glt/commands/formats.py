@@ -4,8 +4,10 @@ data in other projects' formats (`glt.data.formats`)."""
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from glt.data import formats
+from glt.errors import DataWarning
 from glt.layout import LAYOUTS
 
 SOURCES_HELP = (
@@ -60,10 +62,12 @@ def handle_import(args: argparse.Namespace) -> int:
         "layout": LAYOUTS[args.layout] if args.layout else None,
     }
     options = {k: v for k, v in options.items() if v is not None}
-    result = formats.import_dataset(
-        args.format, args.sources, args.out, overwrite=args.overwrite, strict=args.strict,
-        **options,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # the summary below lists them, with the final folders
+        warnings.simplefilter("ignore", DataWarning)
+        result = formats.import_dataset(
+            args.format, args.sources, args.out, overwrite=args.overwrite, strict=args.strict,
+            **options,
+        )  # fmt: skip
     print("\n".join(result.lines()))
     return 0
 
