@@ -37,7 +37,7 @@ from glt.model import GLTConfig
 from glt.mpdp import PretrainModel, combine_terms, mpdp_loss_terms
 from glt.pretrain import PretrainConfig, train_step
 from glt.pretrain_packed import optimizer_step, packed_train_step
-from glt.targets import displacement_targets
+from glt.targets import displacement_targets, displacement_targets_packed
 from glt.varlen import MECHANISMS
 
 CPU_MECHANISMS = ("padded_qkv", "per_clip", "nested", "block_diagonal")  # flex: no CPU backward
@@ -185,8 +185,68 @@ def synthetic_batches(work_dir: str, batch_size: int, count: int, seed: int = 0)
     return [[dataset[i] for i in batch] for batch, _ in zip(sampler, range(count), strict=False)]
 
 
+class Laps:
+    """A stopwatch: `lap(name)` records the seconds since the previous lap (or `start`)."""
+
+    def __init__(self):
+        self.times: dict[str, list[float]] = {}
+        self.last = time.perf_counter()
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times.setdefault(name, []).append(now - self.last)
+        self.last = now
+
+
+def phase_times(config: PretrainConfig, items: list[dict], mechanism: str | None, reps: int = 5):
+    """Median seconds of each phase of a step, padded (mechanism None) or packed: collate,
+    targets, encoder forward, heads forward, loss, backward (loss and heads, then encoder),
+    optimiser step."""
+    torch.manual_seed(0)
+    model = PretrainModel(config.model).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    intervals = config.model.intervals
+    lap = Laps()
+    for rep in range(reps + 1):  # the first is a warm-up
+        if rep == 1:
+            lap.times.clear()
+        lap.start()
+        if mechanism is None:
+            batch = collate_clips(items)
+            lap("collate")
+            x, lengths = batch["x"], batch["lengths"]
+            targets = displacement_targets(x, lengths, batch["present"], intervals)
+            lap("targets")
+            features = model.encoder(x, lengths)
+        else:
+            batch = collate_packed(items)
+            lap("collate")
+            x, lengths = batch["x"], None
+            targets = displacement_targets_packed(x, batch["present"], intervals)
+            lap("targets")
+            features = model.encoder.forward_packed(x, mechanism)
+        lap("encoder forward")
+        cut = features.detach().requires_grad_()  # to time the two backward halves apart
+        logits = model.heads(cut)
+        lap("heads forward")
+        terms = mpdp_loss_terms(*logits, *targets, lengths, config.model)
+        loss = combine_terms(terms, config.lambda_global, config.lambda_mag)
+        lap("loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        lap("loss + heads backward")
+        features.backward(cut.grad)
+        lap("encoder backward")
+        optimizer.step()
+        lap("optimizer")
+    return {name: statistics.median(t) for name, t in lap.times.items()}
+
+
 def profile_step(config: PretrainConfig, items: list[dict], step: Callable, rows: int = 15) -> str:
-    """Where one step's time goes: phases timed by hand, then the profiler's top operators."""
+    """The profiler's operators of three steps, by self CPU time, after two warm-up steps."""
     torch.manual_seed(0)
     model = PretrainModel(config.model).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
@@ -195,8 +255,7 @@ def profile_step(config: PretrainConfig, items: list[dict], step: Callable, rows
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(3):
             step(model, items, optimizer, config)
-    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
-    return table
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def check_authors_targets(config: PretrainConfig, items: list[dict]) -> None:
@@ -260,8 +319,17 @@ def main(argv=None) -> None:
             f"{drawn.mean():.0f}, {drawn.min()}..{drawn.max()}), {args.threads} threads"
         )
     if args.profile:
-        for name, step in (("padded", padded_step), ("packed", packed_step(mechanisms[0]))):
-            print(f"## {name} ({title})\n{profile_step(config, batches[0], step)}")
+        print(f"{title}\n\nmedian seconds per phase, {args.reps} steps on one batch\n")
+        phases = {
+            "padded": phase_times(config, batches[0], None, args.reps),
+            **{m: phase_times(config, batches[0], m, args.reps) for m in mechanisms},
+        }
+        print("| phase | " + " | ".join(phases) + " |\n|---|" + "---|" * len(phases))
+        for phase in phases["padded"]:
+            print(f"| {phase} | " + " | ".join(f"{p[phase]:.4f}" for p in phases.values()) + " |")
+        print("| total | " + " | ".join(f"{sum(p.values()):.4f}" for p in phases.values()) + " |")
+        for name, step in (("padded", padded_step), (mechanisms[0], packed_step(mechanisms[0]))):
+            print(f"\n## operators, {name}\n{profile_step(config, batches[0], step)}")
         return
     if not args.no_authors:
         check_authors_targets(config, batches[0])

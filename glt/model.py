@@ -211,8 +211,8 @@ class DropPath(nn.Module):
     """Stochastic depth: in training, zero the residual branch of a random subset of the
     entries along dim 0 (probability p) and scale the others by 1/(1-p), as timm's DropPath.
 
-    With `groups` (dim 0,) in 0..num_groups-1, entries of a group are dropped together (one draw
-    per group): the rows of one packed clip."""
+    With `groups`, a (len(x),) tensor of group indices in 0..num_groups-1, the entries of a group
+    are dropped together (one draw per group): the rows of one packed clip."""
 
     def __init__(self, p: float = 0.0):
         super().__init__()

@@ -129,9 +129,10 @@ def mpdp_loss_terms(
     is_global = global_token_mask(config, authors_weighting).to(dir_logits.device)  # (R, J)
 
     def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(
-            rearrange(logits, "n r j k -> n k r j"), target, reduction="none"
-        )  # (frames, R, J)
+        # classes last, as the heads give them: no copy of the largest tensor of the step
+        k = logits.shape[-1]
+        ce = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
+        ce = ce.view(target.shape)  # (frames, R, J)
         return ce[:, is_global].mean(), ce[:, ~is_global].mean()
 
     dir_global, dir_joint = cross_entropy(dir_logits, dir_target)

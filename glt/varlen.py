@@ -18,13 +18,18 @@ as the padded path's key-masked one (method §3) on each clip's valid frames.
                     eager only without gradients (PyTorch has no CPU backward), no dropout.
     block_diagonal  one SDPA over all N rows with an (N, N) same-clip mask: N^2 scores.
 
-Which to use is measured (`benchmarks/packed_step.py`, numbers in `AUTO` below): on a 2-core CPU,
-for a training step of a small model (D = 8, depth 2, 4 heads, batch 32, NTU-like lengths),
-`per_clip` is the fastest: the scores are few and SDPA's CPU kernel handles one clip well;
-`nested` pays for converting to a strided nested tensor every call, `block_diagonal` for N^2
-scores, `flex` cannot train on the CPU. On CUDA the default is `padded_qkv` (fused kernels on
-dense tensors, known to work with bf16 autocast and dropout) until `nested` and `flex` are
-measured there.
+The default (`AUTO`) is `padded_qkv`, chosen by measurement (`benchmarks/packed_step.py`, a
+2-core CPU shared with other work): for a training step of D = 8, depth 2, 4 heads, batch 32 at
+NTU-like lengths, `padded_qkv`, `per_clip` and `nested` take the same time within the noise
+(about 2.6-2.9 CPU-seconds a step, against 5.9 for the padded batch and 12.9 for the authors'
+formulation), because the attention scores are a small part of the step: the linear layers and
+the MPDP heads work on N rows whatever the mechanism. `block_diagonal` is about 2x slower at these
+lengths and 4x at 300 frames (N^2 scores); `flex` cannot train on the CPU. Among the equals,
+`padded_qkv` makes one fused call whatever the batch size (`per_clip` makes B per block), runs the
+padded path's own kernel (in eval mode its features equal the padded path's bit for bit on the
+authors' fixture), and supports dropout and bf16 on every device. On CUDA the others are written
+to be measured: `nested` reaches the varlen flash kernel only for head dims <= 256 that are
+multiples of 8 (the paper's temporal head dim is 2400 / 8 = 300), `flex` compiles per shape.
 """
 
 from __future__ import annotations
@@ -141,14 +146,13 @@ MECHANISMS = {
     "block_diagonal": BlockDiagonal,
 }
 
-# The default per device type (see the module docstring for the measurements).
-AUTO = {"cpu": "per_clip", "cuda": "padded_qkv"}
+AUTO = "padded_qkv"  # the default (see the module docstring for the measurements)
 
 
 def temporal_attention(packed: PackedClips, mechanism: str = "auto"):
     """The attention core `core(qkv (N, 3, H, E), dropout_p) -> (N, H, E)` for `packed`."""
     if mechanism == "auto":
-        mechanism = AUTO.get(packed.values.device.type, "padded_qkv")
+        mechanism = AUTO
     if mechanism not in MECHANISMS:
         raise GLTError(
             f"unknown temporal attention {mechanism!r}; choose one of {sorted(MECHANISMS)} or auto"

@@ -6,12 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glt.compat import (
-    config_from_authors,
-    from_authors_input,
-    load_authors,
-    logits_from_authors,
-)
+from glt.compat import logits_from_authors
 from glt.data.dataset import collate_clips, collate_packed
 from glt.errors import DataError, GLTError
 from glt.layout import NTU
@@ -105,18 +100,10 @@ def test_collate_packed_holds_the_padded_batch_valid_frames():
 # --- the encoder and heads --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def authors(official):
-    config = config_from_authors(official["config"])
-    model = load_authors(PretrainModel(config), official["pretrain_state_dict"]).eval()
-    x, lengths = from_authors_input(official["model_input"])
-    return model, x, lengths
-
-
 @pytest.mark.official
 @pytest.mark.parametrize("mechanism", list(MECHANISMS))
-def test_packed_reproduces_the_authors_fixture(official, authors, mechanism):
-    model, x, lengths = authors
+def test_packed_reproduces_the_authors_fixture(official, authors_model, mechanism):
+    model, x, lengths = authors_model
     valid = frame_mask(lengths, x.shape[1])
     packed = pack(x, lengths)
     with torch.no_grad():
