@@ -17,12 +17,22 @@ One block (method §3), on x (B, T, J, D), with P the block's positional embeddi
     x = x + DropPath(TemporalMHA(LN(x), mask))     # over the T frames, one W-wide token each
     x = x + DropPath(FFN(LN(x)))
 
+Two ways to run the same weights. `forward(x, lengths)` takes a zero-padded batch (B, T, ...) and
+computes every frame, pad frames too, as the authors' code: the reference, and the only path that
+records attention maps. `forward_packed(packed)` takes a `glt.packing.PackedClips` (the N real
+frames of the batch, clip after clip) and computes only those: the embeddings, the spatial
+attention (per frame), the norms, feed-forward layers and the final MLP run on the N rows; the
+positional embedding of a frame is P_b[its position in its own clip]; the temporal attention runs
+per clip through one of `glt.varlen`'s mechanisms. On valid frames both give the same features.
+A block runs on rows (frames) either way; `PaddedFrames` and `PackedFrames` say where each row
+sits, which is all that differs between the two paths.
+
 Quirks of the authors' code that are reproduced here (and named where they happen):
 - the learnable positional embedding P_b is added twice per block (before each attention);
 - pad frames are masked only as temporal attention *keys* (score -1e9); pad queries still
   compute, so pad-frame outputs are meaningless but valid-frame outputs do not depend on them;
 - DropPath on the spatial branch drops whole *frames* (it acts on the (B*T, J, D) tensor),
-  on the temporal and feed-forward branches whole clips.
+  on the temporal and feed-forward branches whole clips (one draw per clip, on every path).
 
 `pos_emb="sinusoidal"` replaces P_b with the fixed sin/cos tables of the authors' ablation
 (method §7): a spatial table (J, D) before the spatial attention and a temporal table (T, W)
@@ -41,6 +51,8 @@ from torch import nn
 
 from glt.errors import DataError, GLTError
 from glt.layout import NTU, SkeletonLayout
+from glt.packing import PackedClips, segment_mean
+from glt.varlen import temporal_attention
 
 POS_EMB_KINDS = ("learned", "sinusoidal")
 LAYOUT_FIELDS = ("num_joints", "num_persons", "center_joint")  # set by the data's SkeletonLayout
@@ -211,18 +223,25 @@ def pool_valid(features: torch.Tensor, lengths: torch.Tensor | None = None) -> t
 
 class DropPath(nn.Module):
     """Stochastic depth: in training, zero the residual branch of a random subset of the
-    entries along dim 0 (probability p) and scale the others by 1/(1-p), as timm's DropPath."""
+    entries along dim 0 (probability p) and scale the others by 1/(1-p), as timm's DropPath.
+
+    With `groups`, a (len(x),) tensor of group indices in 0..num_groups-1, the entries of a group
+    are dropped together (one draw per group): the rows of one packed clip."""
 
     def __init__(self, p: float = 0.0):
         super().__init__()
         self.p = p
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, groups: torch.Tensor | None = None, num_groups: int = 0
+    ) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
+        mask = x.new_empty(x.shape[0] if groups is None else num_groups).bernoulli_(keep)
+        if groups is not None:
+            mask = mask[groups]
+        return x * mask.view(-1, *(1,) * (x.dim() - 1)) / keep
 
 
 class Attention(nn.Module):
@@ -230,7 +249,8 @@ class Attention(nn.Module):
 
     The fast path calls `F.scaled_dot_product_attention`; with `return_attention=True` it uses
     an explicit softmax with the authors' masking (masked keys get score -1e9, method §3)
-    and also returns the weights (N, H, L, L). Both give the same output.
+    and also returns the weights (N, H, L, L). Both give the same output. `forward_packed`
+    attends over packed rows through a `glt.varlen` core instead.
     """
 
     def __init__(self, dim: int, heads: int, qkv_bias: bool, attn_dropout: float, dropout: float):
@@ -260,6 +280,13 @@ class Attention(nn.Module):
         out = rearrange(out, "n h l e -> n l (h e)")
         return self.proj_dropout(self.proj(out)), attn
 
+    def forward_packed(self, x: torch.Tensor, core) -> torch.Tensor:
+        """x (N, E), the rows of packed clips; core from `glt.varlen.temporal_attention`,
+        which keeps each clip's rows to themselves -> (N, E)."""
+        qkv = rearrange(self.qkv(x), "n (three h e) -> n three h e", three=3, h=self.heads)
+        out = core(qkv, self.attn_dropout if self.training else 0.0)  # (N, H, E)
+        return self.proj_dropout(self.proj(rearrange(out, "n h e -> n (h e)")))
+
 
 class FeedForward(nn.Module):
     """Linear(W, hidden), GELU, Dropout, Linear(hidden, W), Dropout (method §3)."""
@@ -272,6 +299,53 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+
+
+class PaddedFrames:
+    """The rows (B*T, ...) of a padded batch, pad frames included: row b*T + t is frame t of
+    clip b. The temporal attention sees each clip's T frames, pad keys masked (method §3)."""
+
+    def __init__(self, batch: int, frames: int, key_mask: torch.Tensor | None):
+        self.batch, self.frames, self.key_mask = batch, frames, key_mask
+
+    def add_positions(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """x (B*T, ...) + table[t] (table (>= T, ...)) for the frame t of every row."""
+        by_clip = x.view(self.batch, self.frames, *x.shape[1:])
+        return (by_clip + table[: self.frames]).view_as(x)
+
+    def attend(self, attention: Attention, x: torch.Tensor, record: bool):
+        """Temporal attention of x (B*T, W) -> (B*T, W), weights (B, H, T, T) or None."""
+        out, weights = attention(x.view(self.batch, self.frames, -1), self.key_mask, record)
+        return out.view_as(x), weights
+
+    def drop_clips(self, drop_path: DropPath, h: torch.Tensor) -> torch.Tensor:
+        """DropPath of whole clips on h (B*T, W)."""
+        return drop_path(h.view(self.batch, self.frames, -1)).view_as(h)
+
+
+class PackedFrames:
+    """The rows (N, ...) of a `PackedClips`: only real frames. The temporal attention runs per
+    clip through `glt.varlen` (`mechanism`, built once and shared by every block)."""
+
+    def __init__(self, packed: PackedClips, mechanism: str = "auto"):
+        self.packed = packed
+        self.core = temporal_attention(packed, mechanism)
+
+    def add_positions(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """x (N, ...) + table[position of the row's frame in its own clip]."""
+        return x + table[self.packed.positions]
+
+    def attend(self, attention: Attention, x: torch.Tensor, record: bool):
+        if record:
+            raise GLTError("attention maps are recorded on the padded path: use forward()")
+        return attention.forward_packed(x, self.core), None
+
+    def drop_clips(self, drop_path: DropPath, h: torch.Tensor) -> torch.Tensor:
+        """DropPath of whole clips on h (N, W): one draw per clip, broadcast to its rows."""
+        return drop_path(h, self.packed.clips, self.packed.num_clips)
+
+
+Frames = PaddedFrames | PackedFrames
 
 
 class Block(nn.Module):
@@ -309,20 +383,32 @@ class Block(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """x (B, T, J, D), key_mask (B, T) or None -> x (B, T, J, D) [, spatial, temporal maps]."""
         b, t = x.shape[:2]
-        pos_sp, pos_tm = self.positions(t)
-
-        xs = rearrange(x + pos_sp, "b t j d -> (b t) j d")
-        h, attn_sp = self.attn_sp(self.norm_sp(xs), None, return_attention)
-        xs = xs + self.drop_path(h)  # quirk: drops whole frames
-
-        xt = rearrange(xs, "(b t) j d -> b t (j d)", b=b) + pos_tm
-        h, attn_tm = self.attn_tm(self.norm_tm(xt), key_mask, return_attention)
-        xt = xt + self.drop_path(h)
-        xt = xt + self.drop_path(self.ff(self.norm_ff(xt)))
-
+        rows = rearrange(x, "b t j d -> (b t) j d")
+        rows, attn_sp, attn_tm = self.run(rows, PaddedFrames(b, t, key_mask), return_attention)
         if attn_sp is not None:
             attn_sp = rearrange(attn_sp, "(b t) h q k -> b t h q k", b=b)
-        return rearrange(xt, "b t (j d) -> b t j d", j=self.num_tokens), attn_sp, attn_tm
+        return rearrange(rows, "(b t) j d -> b t j d", b=b), attn_sp, attn_tm
+
+    def forward_packed(self, x: torch.Tensor, frames: PackedFrames) -> torch.Tensor:
+        """x (N, J, D), the rows of packed clips -> (N, J, D)."""
+        return self.run(x, frames)[0]
+
+    def run(self, x: torch.Tensor, frames: Frames, record: bool = False):
+        """The block on rows x (R, J, D) placed by `frames` -> x (R, J, D), spatial maps
+        (R, H, J, J) and temporal maps (B, H, T, T) when `record` (padded frames only)."""
+        if self.learned:
+            xs = frames.add_positions(x, self.pos_emb)
+            pos_tm = rearrange(self.pos_emb, "t j d -> t (j d)")  # quirk: the same P_b, twice
+        else:
+            xs, pos_tm = x + self.pe_sp, self.pe_tm
+        h, attn_sp = self.attn_sp(self.norm_sp(xs), None, record)
+        xs = xs + self.drop_path(h)  # quirk: drops whole frames
+
+        xt = frames.add_positions(rearrange(xs, "r j d -> r (j d)"), pos_tm)
+        h, attn_tm = frames.attend(self.attn_tm, self.norm_tm(xt), record)
+        xt = xt + frames.drop_clips(self.drop_path, h)
+        xt = xt + frames.drop_clips(self.drop_path, self.ff(self.norm_ff(xt)))
+        return rearrange(xt, "r (j d) -> r j d", j=self.num_tokens), attn_sp, attn_tm
 
 
 class GLTransformer(nn.Module):
@@ -353,27 +439,36 @@ class GLTransformer(nn.Module):
             nn.LayerNorm(c.width),
         )
 
+    def frame_tokens(self, x: torch.Tensor, leading: str = "B, T") -> torch.Tensor:
+        """Bring frames to tokens: x (*lead, M, V, C) or (*lead, J, C) -> (*lead, J, C), where
+        `leading` names the leading dims ("B, T" for a padded batch, "N" for packed rows).
+        Checks the frame's shape and that every value is finite; raises DataError."""
+        c = self.config
+        lead = leading.count(",") + 1
+        if x.dim() == lead + 3:
+            if tuple(x.shape[lead : lead + 2]) != (c.num_persons, c.num_joints):
+                raise DataError(
+                    f"expected clips of shape ({leading}, M={c.num_persons}, V={c.num_joints}, "
+                    f"C), got {tuple(x.shape)}"
+                )
+            x = rearrange(x, "... m v c -> ... (v m) c")
+        elif x.dim() != lead + 2 or x.shape[lead] != c.num_tokens:
+            raise DataError(
+                f"expected clips ({leading}, M={c.num_persons}, V={c.num_joints}, C) or tokens "
+                f"({leading}, J={c.num_tokens}, C), got shape {tuple(x.shape)}"
+            )
+        if x.shape[-1] != c.in_channels:
+            raise DataError(f"expected {c.in_channels} coordinates per joint, got {x.shape[-1]}")
+        if x.numel() == 0:
+            raise DataError(f"empty batch: shape {tuple(x.shape)}")
+        return x
+
     def tokens(self, x: torch.Tensor, lengths=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Check a batch and bring it to tokens: x (B, T, M, V, C) or (B, T, J, C) ->
         (B, T, J, C), lengths (B,) int64 on x's device (or None). Raises DataError."""
         c = self.config
-        if x.dim() == 5:
-            if tuple(x.shape[2:4]) != (c.num_persons, c.num_joints):
-                raise DataError(
-                    f"expected clips of shape (B, T, M={c.num_persons}, V={c.num_joints}, C), "
-                    f"got {tuple(x.shape)}"
-                )
-            x = rearrange(x, "b t m v c -> b t (v m) c")
-        elif x.dim() != 4 or x.shape[2] != c.num_tokens:
-            raise DataError(
-                f"expected clips (B, T, M={c.num_persons}, V={c.num_joints}, C) or tokens "
-                f"(B, T, J={c.num_tokens}, C), got shape {tuple(x.shape)}"
-            )
-        b, t, _, channels = x.shape
-        if channels != c.in_channels:
-            raise DataError(f"expected {c.in_channels} coordinates per joint, got {channels}")
-        if b == 0 or t == 0:
-            raise DataError(f"empty batch: shape {tuple(x.shape)}")
+        x = self.frame_tokens(x)
+        b, t = x.shape[:2]
         if t > c.num_frames:
             raise DataError(f"clips have {t} frames; this model accepts at most {c.num_frames}")
         bad = ~torch.isfinite(x).flatten(1).all(dim=1)
@@ -394,22 +489,54 @@ class GLTransformer(nn.Module):
             )
         return x, lengths.long()
 
+    def packed_tokens(self, packed: PackedClips) -> torch.Tensor:
+        """Check packed clips and bring their values to tokens (N, J, C). Raises DataError."""
+        x = self.frame_tokens(packed.values, leading="N")
+        if packed.max_length > self.config.num_frames:
+            raise DataError(
+                f"a clip has {packed.max_length} frames; this model accepts at most "
+                f"{self.config.num_frames}"
+            )
+        bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+        if bad.any():
+            clips = packed.clips[bad].unique().tolist()
+            raise DataError(f"NaN or inf in clip(s) {clips} of the batch")
+        return x
+
+    def embed_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens (..., J, C) -> embeddings (..., J, D), after dropout."""
+        x = torch.where(self.is_global[:, None], self.embed_global(x), self.embed(x))
+        return self.dropout(x)
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """The blocks' output (..., J, D) -> features (..., W): LayerNorm(W) and the MLP."""
+        return self.mlp(self.norm(rearrange(x, "... j d -> ... (j d)")))
+
     def forward(self, x: torch.Tensor, lengths=None, return_attention: bool = False):
         """x (B, T, M, V, C) or (B, T, J, C), lengths (B,) or None (all frames valid) ->
         features (B, T, W) [, AttentionMaps]. T may be anything up to config.num_frames."""
         x, lengths = self.tokens(x, lengths)
         key_mask = None if lengths is None else frame_mask(lengths, x.shape[1])
 
-        x = torch.where(self.is_global[:, None], self.embed_global(x), self.embed(x))  # (B,T,J,D)
-        x = self.dropout(x)
+        x = self.embed_tokens(x)  # (B, T, J, D)
         maps = AttentionMaps(spatial=[], temporal=[])
         for block in self.blocks:
             x, attn_sp, attn_tm = block(x, key_mask, return_attention)
             if return_attention:
                 maps.spatial.append(attn_sp)
                 maps.temporal.append(attn_tm)
-        x = self.mlp(self.norm(rearrange(x, "b t j d -> b t (j d)")))
+        x = self.head(x)
         return (x, maps) if return_attention else x
+
+    def forward_packed(self, packed: PackedClips, attention: str = "auto") -> torch.Tensor:
+        """Packed clips (values (N, M, V, C) or (N, J, C)) -> features (N, W) of their real
+        frames only; equal to `forward` on the valid frames. `attention` chooses the temporal
+        attention mechanism (`glt.varlen.MECHANISMS`, or "auto")."""
+        x = self.embed_tokens(self.packed_tokens(packed))  # (N, J, D)
+        frames = PackedFrames(packed, attention)
+        for block in self.blocks:
+            x = block.forward_packed(x, frames)
+        return self.head(x)
 
 
 class GLTClassifier(nn.Module):
@@ -422,11 +549,21 @@ class GLTClassifier(nn.Module):
         self.encoder = GLTransformer(config) if encoder is None else encoder
         self.classifier = nn.Linear(config.width, num_classes)
 
-    def forward(self, x: torch.Tensor, lengths=None) -> torch.Tensor:
-        """x as for GLTransformer -> logits (B, classes)."""
+    def forward(
+        self, x: torch.Tensor | PackedClips, lengths=None, attention: str = "auto"
+    ) -> torch.Tensor:
+        """x as for GLTransformer -> logits (B, classes); or packed clips -> `forward_packed`
+        (through `forward`, so that wrappers such as DDP see the call)."""
+        if isinstance(x, PackedClips):
+            return self.forward_packed(x, attention)
         if lengths is not None:
             lengths = torch.as_tensor(lengths, device=x.device)
         return self.classifier(pool_valid(self.encoder(x, lengths), lengths))
+
+    def forward_packed(self, packed: PackedClips, attention: str = "auto") -> torch.Tensor:
+        """Packed clips -> logits (B, classes), pooled over each clip's frames."""
+        features = self.encoder.forward_packed(packed, attention)
+        return self.classifier(segment_mean(features, packed))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -7,6 +7,9 @@ classes, the sign of each coordinate) and its magnitude (16 classes). The target
 
 Shape letters as in `glt.model`; here logits are (B, T, R, J, K) with K = 27 or 16 and
 targets (B, T, R, J). `glt.compat` converts both to and from the authors' (N, K, T, R*J).
+Packed batches (`glt.packing`) give the same per frame on rows: features (N, W), logits
+(N, R, J, K), targets (N, R, J) from `glt.targets.displacement_targets_packed`, and a loss
+without a mask (every row is a real frame).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from torch import nn
 
 from glt.errors import DataError
 from glt.model import GLTConfig, GLTransformer, forward_flops, frame_mask
+from glt.packing import PackedClips
 
 DIRECTION_CLASSES = 27  # sign (-, 0, +) of x, y and z: sx + 3 sy + 9 sz
 MAGNITUDE_CLASSES = 16  # 0 (no motion), 1..14 (by 0.01), 15 (absent second person)
@@ -40,11 +44,12 @@ class MPDPHeads(nn.Module):
         )
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (B, T, W) -> dir logits (B, T, R, J, 27), mag logits (B, T, R, J, 16)."""
+        """features (..., W), e.g. (B, T, W) or packed (N, W) -> dir logits (..., R, J, 27),
+        mag logits (..., R, J, 16)."""
 
         def predict(linears: nn.ModuleList) -> torch.Tensor:
-            out = torch.stack([linear(features) for linear in linears], dim=2)  # (B, T, R, J*K)
-            return rearrange(out, "b t r (j k) -> b t r j k", j=self.num_tokens)
+            out = torch.stack([linear(features) for linear in linears], dim=-2)  # (..., R, J*K)
+            return rearrange(out, "... r (j k) -> ... r j k", j=self.num_tokens)
 
         return predict(self.dir), predict(self.mag)
 
@@ -59,10 +64,21 @@ class PretrainModel(nn.Module):
         self.encoder = GLTransformer(config)
         self.heads = MPDPHeads(config)
 
-    def forward(self, x: torch.Tensor, lengths=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor | PackedClips, lengths=None, attention: str = "auto"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, M, V, C) or (B, T, J, C), lengths (B,) -> dir (B, T, R, J, 27),
-        mag (B, T, R, J, 16) logits."""
+        mag (B, T, R, J, 16) logits; or packed clips -> `forward_packed` (through `forward`,
+        so that wrappers such as DDP see the call)."""
+        if isinstance(x, PackedClips):
+            return self.forward_packed(x, attention)
         return self.heads(self.encoder(x, lengths))
+
+    def forward_packed(
+        self, packed: PackedClips, attention: str = "auto"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed clips -> dir (N, R, J, 27), mag (N, R, J, 16) logits of their real frames."""
+        return self.heads(self.encoder.forward_packed(packed, attention))
 
 
 def global_token_mask(config: GLTConfig, authors_weighting: bool = True) -> torch.Tensor:
@@ -82,18 +98,21 @@ def mpdp_loss_terms(
     mag_logits: torch.Tensor,
     dir_target: torch.Tensor,
     mag_target: torch.Tensor,
-    lengths: torch.Tensor,
+    lengths: torch.Tensor | None,
     config: GLTConfig,
     authors_weighting: bool = True,
 ) -> dict[str, torch.Tensor]:
     """The four mean cross-entropies of the MPDP loss over the valid frames (method §4).
 
+    Logits (B, T, R, J, K) and targets (B, T, R, J) with lengths (B,): pad frames are left out
+    whatever their logits and targets hold. Or packed rows, logits (N, R, J, K) and targets
+    (N, R, J) with lengths None: every row is a real frame.
+
     Returns dict(dir_global, dir_joint, mag_global, mag_joint): each the mean over all valid
-    frames and over the (interval, token) pairs of its group (`global_token_mask`). Pad frames
-    are left out whatever their logits and targets hold.
+    frames and over the (interval, token) pairs of its group (`global_token_mask`).
     """
-    b, t = dir_logits.shape[:2]
-    expected = (b, t, config.num_intervals, config.num_tokens)
+    frames = dir_logits.shape[:2] if lengths is not None else dir_logits.shape[:1]
+    expected = tuple(frames) + (config.num_intervals, config.num_tokens)
     for name, tensor, k in (
         ("dir_logits", dir_logits, DIRECTION_CLASSES),
         ("mag_logits", mag_logits, MAGNITUDE_CLASSES),
@@ -103,14 +122,18 @@ def mpdp_loss_terms(
         shape = expected + ((k,) if k else ())
         if tuple(tensor.shape) != shape:
             raise DataError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
-    lengths = torch.as_tensor(lengths, device=dir_logits.device)
-    valid = frame_mask(lengths, t)  # (B, T)
+    if lengths is not None:  # keep the valid frames as rows (frames, R, J, ...)
+        lengths = torch.as_tensor(lengths, device=dir_logits.device)
+        valid = frame_mask(lengths, dir_logits.shape[1])  # (B, T)
+        dir_logits, mag_logits = dir_logits[valid], mag_logits[valid]
+        dir_target, mag_target = dir_target[valid], mag_target[valid]
     is_global = global_token_mask(config, authors_weighting).to(dir_logits.device)  # (R, J)
 
     def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(
-            rearrange(logits[valid], "n r j k -> n k r j"), target[valid], reduction="none"
-        )  # (frames, R, J)
+        # classes last, as the heads give them: no copy of the largest tensor of the step
+        k = logits.shape[-1]
+        ce = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
+        ce = ce.view(target.shape)  # (frames, R, J)
         return ce[:, is_global].mean(), ce[:, ~is_global].mean()
 
     dir_global, dir_joint = cross_entropy(dir_logits, dir_target)
@@ -125,7 +148,7 @@ def mpdp_loss(
     mag_logits: torch.Tensor,
     dir_target: torch.Tensor,
     mag_target: torch.Tensor,
-    lengths: torch.Tensor,
+    lengths: torch.Tensor | None,
     config: GLTConfig,
     lambda_global: float = 0.05,
     lambda_mag: float = 1.0,
@@ -136,7 +159,8 @@ def mpdp_loss(
         (lambda_global * CE_dir_global + CE_dir_joint)
         + lambda_mag * (lambda_global * CE_mag_global + CE_mag_joint),
 
-    each CE the mean over the valid frames and the tokens of its group (`mpdp_loss_terms`).
+    each CE the mean over the valid frames and the tokens of its group (`mpdp_loss_terms`;
+    lengths None for packed rows).
     By default the global group is the global tokens of the first interval only, as in the
     authors' code (quirk); `authors_weighting=False` weights those of every interval.
     """

@@ -16,6 +16,10 @@ The arithmetic runs in float64 by default, as the authors' numpy feeder does, so
 bin edges come out the same. Token order is the model's: J = joint * M + person
 ("b t m v c -> b t (v m) c"); the authors' flat (N, T, J * R) layout is interval-major and
 converts with `rearrange(t, "b t r j -> b t (r j)")`.
+
+`displacement_targets_packed` computes the same classes for packed clips (`glt.packing`): the
+earlier frame t - r is looked up within the frame's own clip (clamped to the clip's first frame),
+and there are no pad frames.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from einops import rearrange
 from torch import Tensor
 
 from glt.model import frame_mask
+from glt.packing import PackedClips
 
 NUM_DIRECTIONS = 27
 NUM_MAGNITUDES = 16
@@ -73,18 +78,8 @@ def displacement_targets(
     frames = torch.arange(t, device=device)
     r = torch.as_tensor(list(intervals), device=device)
     earlier = (frames[None, :] - r[:, None]).clamp(min=0)  # (R, T): t - r, or 0 for t < r
-    d = x[:, earlier] - x[:, None]  # (B, R, T, M, V, 3)
-
-    sign = (torch.sign(d) + 1).to(torch.uint8)  # 0 if d < 0, 1 if d == 0, 2 if d > 0
-    direction = sign[..., 0].long() + 3 * sign[..., 1] + 9 * sign[..., 2]
-
-    norm = torch.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
-    magnitude = torch.div(norm, MAGNITUDE_STEP, rounding_mode="floor").long() + 1
-    magnitude = magnitude.clamp(max=MAX_MOVING_CLASS).masked_fill(norm == 0, 0)
-
-    absent = ~present.to(device=device, dtype=torch.bool)
-    absent[:, 0] = False  # the first person defines the clip (method §2)
-    magnitude = magnitude.masked_fill(absent[:, None, None, :, None], ABSENT_CLASS)
+    absent = _absent(present, device)[:, None, None, :, None]  # (B, 1, 1, M, 1)
+    direction, magnitude = _classes(x[:, earlier] - x[:, None], absent)  # (B, R, T, M, V)
 
     pad = ~frame_mask(lengths.to(device), t)[:, None, :, None, None]  # (B, 1, T, 1, 1)
     direction = direction.masked_fill(pad, STILL_DIRECTION)
@@ -92,3 +87,57 @@ def displacement_targets(
 
     pattern = "b r t m v -> b t r (v m)"
     return rearrange(direction, pattern), rearrange(magnitude, pattern)
+
+
+def displacement_targets_packed(
+    packed: PackedClips,
+    present: Tensor,
+    intervals: Sequence[int] = (1, 5, 10),
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, Tensor]:
+    """`displacement_targets` for packed clips: values (N, M, V, 3) -> direction and magnitude
+    classes (N, R, J), int64. Frame t of a clip compares with frame max(t - r, 0) of the same
+    clip; present (B, M) as for `displacement_targets`. Equal to it on every valid frame."""
+    x = packed.values
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(
+            f"displacement_targets_packed: values must be (N, M, V, 3), got {tuple(x.shape)}"
+        )
+    if present.shape != (packed.num_clips, x.shape[1]):
+        raise ValueError(
+            f"displacement_targets_packed: present must be ({packed.num_clips}, {x.shape[1]}), "
+            f"got {tuple(present.shape)}"
+        )
+    if min(intervals) < 1:
+        raise ValueError(
+            f"displacement_targets_packed: intervals must be positive, got {list(intervals)}"
+        )
+    device = x.device
+    x = x.to(dtype)
+    rows = torch.arange(packed.num_frames, device=device)
+    r = torch.as_tensor(list(intervals), device=device)
+    # (R, N): the row of frame t - r in the same clip, or of its first frame for t < r
+    earlier = rows[None, :] - torch.minimum(r[:, None], packed.positions[None, :])
+    absent = _absent(present, device)[packed.clips][None, :, :, None]  # (1, N, M, 1)
+    direction, magnitude = _classes(x[earlier] - x[None], absent)  # (R, N, M, V)
+    pattern = "r n m v -> n r (v m)"
+    return rearrange(direction, pattern), rearrange(magnitude, pattern)
+
+
+def _absent(present: Tensor, device: torch.device) -> Tensor:
+    """(B, M) bool: person m is absent; the first person never is (method §2)."""
+    absent = ~present.to(device=device, dtype=torch.bool)
+    absent[:, 0] = False
+    return absent
+
+
+def _classes(d: Tensor, absent: Tensor) -> tuple[Tensor, Tensor]:
+    """Displacements d (..., 3) -> direction and magnitude classes (...), int64; `absent`
+    (broadcast to d.shape[:-1]) marks the tokens of absent persons (magnitude ABSENT_CLASS)."""
+    sign = (torch.sign(d) + 1).to(torch.uint8)  # 0 if d < 0, 1 if d == 0, 2 if d > 0
+    direction = sign[..., 0].long() + 3 * sign[..., 1] + 9 * sign[..., 2]
+
+    norm = torch.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
+    magnitude = torch.div(norm, MAGNITUDE_STEP, rounding_mode="floor").long() + 1
+    magnitude = magnitude.clamp(max=MAX_MOVING_CLASS).masked_fill(norm == 0, 0)
+    return direction, magnitude.masked_fill(absent, ABSENT_CLASS)

@@ -45,6 +45,19 @@ def official() -> dict:
     return torch.load(path, weights_only=True)
 
 
+@pytest.fixture(scope="module")
+def authors_model(official):
+    """The authors' `Pretrain` module of the fixture as a PretrainModel (eval mode), and the
+    fixture's model input as (x (N, T, J, C), lengths)."""
+    from glt.compat import config_from_authors, from_authors_input, load_authors
+    from glt.mpdp import PretrainModel
+
+    config = config_from_authors(official["config"])
+    model = load_authors(PretrainModel(config), official["pretrain_state_dict"]).eval()
+    x, lengths = from_authors_input(official["model_input"])
+    return model, x, lengths
+
+
 @pytest.fixture(scope="session")
 def ntu_samples_dir() -> Path:
     return require(paths.ntu_samples_dir(), "genuine NTU samples")

@@ -183,14 +183,6 @@ def test_logit_and_target_layouts():
 # --- equivalence with the authors' outputs (every setting from the fixture) -----------------
 
 
-@pytest.fixture(scope="module")
-def authors_model(official):
-    config = config_from_authors(official["config"])
-    model = load_authors(PretrainModel(config), official["pretrain_state_dict"]).eval()
-    x, lengths = from_authors_input(official["model_input"])
-    return model, x, lengths
-
-
 def valid_frames(official) -> torch.Tensor:
     lengths = torch.as_tensor(official["lengths"])
     return frame_mask(lengths, official["model_input"].shape[2])

@@ -3,6 +3,8 @@
 Clips are kept at their natural length (method §2, "natural speed"): a batch is zero-padded to
 its longest clip and carries the lengths, which the model turns into an attention mask. Grouping
 clips of similar length into a batch (`LengthBucketSampler`) keeps that padding small.
+`collate_packed` has no padding at all: it concatenates the clips' frames (`glt.packing`), for the
+model's pad-free path (`GLTransformer.forward_packed`).
 
 Each item also carries `present` (M,): person m is present when its first frame does not sum to 0
 in the stored clip, before any augmentation. That is the authors' rule for the magnitude class 15
@@ -29,6 +31,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
 
 from glt.data.store import SkeletonPart
+from glt.packing import PackedClips
 
 Transform = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -123,8 +126,26 @@ def collate_clips(items: Sequence[dict], num_frames: int | None = None) -> dict:
                 f"collate_clips: a clip has {x.shape[1]} frames, more than num_frames={num_frames}"
             )
         x = F.pad(x, (0, 0, 0, 0, 0, 0, 0, num_frames - x.shape[1]))
+    return dict(x=x, **_per_clip(items))
+
+
+def collate_packed(items: Sequence[dict]) -> dict:
+    """Concatenate `ClipDataset` items along frames, with no padding.
+
+    Returns x, a `PackedClips` whose values are (N, M, V, 3) float32 (N = the sum of the
+    lengths), and as `collate_clips`: lengths (B,), labels (B,), index (B,) int64, present (B, M).
+    """
+    if not items:
+        raise ValueError("collate_packed: empty batch")
+    info = _per_clip(items)
     return dict(
-        x=x,
+        x=PackedClips.from_values(torch.cat([it["x"] for it in items]), info["lengths"]), **info
+    )
+
+
+def _per_clip(items: Sequence[dict]) -> dict:
+    """What both collate functions return per clip: lengths, labels, index, present."""
+    return dict(
         lengths=torch.tensor([it["length"] for it in items], dtype=torch.int64),
         labels=torch.tensor([it["label"] for it in items], dtype=torch.int64),
         index=torch.tensor([it["index"] for it in items], dtype=torch.int64),
