@@ -17,7 +17,9 @@ clips (the model's cost does not depend on the values). The variants:
 Natural lengths are drawn from a lognormal with median 80 frames and sigma 0.45 (NTU-like: about
 90 frames on average), rounded and clipped to 32..300, seeded. Steps are timed round-robin over
 the variants (so that a noisy machine slows all alike); the report gives the median, the fastest
-and the slowest step, samples/s from the median, and the ratio to `authors`.
+and the slowest step, samples/s from the median, the ratio to `authors`, and the same ratio in
+the process's CPU seconds. On a machine shared with other work, run with OMP_WAIT_POLICY=PASSIVE
+so that waiting threads do not spin and the CPU seconds count work only.
 """
 
 from __future__ import annotations
