@@ -17,7 +17,9 @@ clips (the model's cost does not depend on the values). The variants:
 Natural lengths are drawn from a lognormal with median 80 frames and sigma 0.45 (NTU-like: about
 90 frames on average), rounded and clipped to 32..300, seeded. Steps are timed round-robin over
 the variants (so that a noisy machine slows all alike); the report gives the median, the fastest
-and the slowest step, samples/s from the median, and the ratio to `authors`.
+and the slowest step, samples/s from the median, the ratio to `authors`, and the same ratio in
+the process's CPU seconds. On a machine shared with other work, run with OMP_WAIT_POLICY=PASSIVE
+so that waiting threads do not spin and the CPU seconds count work only.
 """
 
 from __future__ import annotations
@@ -84,13 +86,17 @@ def authors_targets(clip: np.ndarray, present: np.ndarray, intervals) -> tuple[n
 
 def authors_step(model, items, optimizer, config: PretrainConfig) -> torch.Tensor:
     """The authors' formulation: padded to num_frames, numpy targets, explicit softmax."""
+    device = next(model.parameters()).device
     batch = collate_clips(items, num_frames=config.model.num_frames)
     x, lengths, present = batch["x"], batch["lengths"], batch["present"].numpy()
     targets = [
         authors_targets(clip, p, config.model.intervals)
         for clip, p in zip(x.numpy(), present, strict=True)
     ]
-    dir_target, mag_target = (torch.from_numpy(np.stack(t)) for t in zip(*targets, strict=True))
+    dir_target, mag_target = (
+        torch.from_numpy(np.stack(t)).to(device) for t in zip(*targets, strict=True)
+    )
+    x, lengths = x.to(device), lengths.to(device)
     features, _ = model.encoder(x, lengths, return_attention=True)
     dir_logits, mag_logits = model.heads(features)
     terms = mpdp_loss_terms(dir_logits, mag_logits, dir_target, mag_target, lengths, config.model)
@@ -101,15 +107,17 @@ def authors_step(model, items, optimizer, config: PretrainConfig) -> torch.Tenso
 
 def padded_step(model, items, optimizer, config: PretrainConfig) -> torch.Tensor:
     """Today's padded path: `glt.pretrain.train_step`."""
-    return train_step(model, collate_clips(items), optimizer, config, torch.device("cpu"))
+    device = next(model.parameters()).device
+    return train_step(model, collate_clips(items), optimizer, config, device)
 
 
 def packed_step(mechanism: str) -> Callable:
     """The pad-free path with the temporal attention `mechanism`."""
 
     def step(model, items, optimizer, config: PretrainConfig) -> torch.Tensor:
+        device = next(model.parameters()).device
         batch = collate_packed(items)
-        return packed_train_step(model, batch, optimizer, config, torch.device("cpu"), mechanism)
+        return packed_train_step(model, batch, optimizer, config, device, mechanism)
 
     return step
 
@@ -122,24 +130,38 @@ def variants(mechanisms=CPU_MECHANISMS, authors: bool = True) -> dict[str, Calla
 
 
 def time_steps(
-    config: PretrainConfig, batches: list[list[dict]], steps: dict[str, Callable], reps: int
-) -> dict[str, list[float]]:
-    """Seconds per step of each variant, timed round-robin: `reps` rounds over `batches`, after
-    one untimed warm-up step per variant. Every variant trains its own copy of the same model."""
+    config: PretrainConfig,
+    batches: list[list[dict]],
+    steps: dict[str, Callable],
+    reps: int,
+    device: str = "cpu",
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and process-CPU seconds per step of each variant on `device`, timed round-robin:
+    `reps` rounds over `batches`, after two untimed warm-up steps per variant. Every variant
+    trains its own copy of the same model."""
+    device = torch.device(device)
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     state = {}
     for name in steps:
         torch.manual_seed(0)
-        model = PretrainModel(config.model).train()
+        model = PretrainModel(config.model).to(device).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-        steps[name](model, batches[0], optimizer, config)
+        for items in batches[:2]:
+            steps[name](model, items, optimizer, config)
         state[name] = (model, optimizer)
-    seconds = {name: ([], []) for name in steps}  # (wall, process CPU) per step
+    seconds = {name: ([], []) for name in steps}
     for rep in range(reps):
         items = batches[rep % len(batches)]
         for name, step in steps.items():
             model, optimizer = state[name]
+            synchronize()
             wall, cpu = time.perf_counter(), time.process_time()
             step(model, items, optimizer, config)
+            synchronize()
             seconds[name][0].append(time.perf_counter() - wall)
             seconds[name][1].append(time.process_time() - cpu)
     return seconds
@@ -282,19 +304,25 @@ def main(argv=None) -> None:
     parser.add_argument("--reps", type=int, default=6, help="timed steps per variant")
     parser.add_argument("--batches", type=int, default=3, help="distinct batches cycled over")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--mechanisms", default=",".join(CPU_MECHANISMS))
+    parser.add_argument("--device", default="cpu", help="e.g. cuda (timing only, no --profile)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA, not authors")
+    parser.add_argument(
+        "--mechanisms",
+        help=f"comma-separated (default: {','.join(CPU_MECHANISMS)} on the CPU, all on CUDA)",
+    )
     parser.add_argument("--no-authors", action="store_true", help="skip the authors' variant")
     parser.add_argument("--synthetic", metavar="WORK", help="tiny preset on the synthetic set")
     parser.add_argument("--profile", action="store_true", help="profile padded and packed")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    mechanisms = [m for m in args.mechanisms.split(",") if m]
+    default = CPU_MECHANISMS if args.device == "cpu" else tuple(MECHANISMS)
+    mechanisms = [m for m in (args.mechanisms or ",".join(default)).split(",") if m]
     unknown = sorted(set(mechanisms) - set(MECHANISMS))
     if unknown:
         parser.error(f"unknown mechanisms {unknown}; choose from {sorted(MECHANISMS)}")
 
     if args.synthetic:
-        config = PretrainConfig.from_preset("tiny", NTU, bf16=False)
+        config = PretrainConfig.from_preset("tiny", NTU, bf16=args.bf16)
         batch_size = config.batch_size
         batches = synthetic_batches(args.synthetic, batch_size, args.batches)
         lengths = [it["length"] for b in batches for it in b]
@@ -307,7 +335,7 @@ def main(argv=None) -> None:
             "paper", NTU, dim=args.dim, depth=args.depth, heads=args.heads,
             attn_dropout=args.attn_dropout,
         )  # fmt: skip
-        config = PretrainConfig(model=model, bf16=False)
+        config = PretrainConfig(model=model, bf16=args.bf16)
         batch_size = args.batch_size
         count = batch_size * args.batches
         drawn = natural_lengths(count) if args.lengths == "natural" else np.full(count, 300)
@@ -318,6 +346,7 @@ def main(argv=None) -> None:
             f"attn dropout {args.attn_dropout}, {args.lengths} lengths (mean "
             f"{drawn.mean():.0f}, {drawn.min()}..{drawn.max()}), {args.threads} threads"
         )
+    title += f", {args.device}" + (" bf16" if args.bf16 else "")
     if args.profile:
         print(f"{title}\n\nmedian seconds per phase, {args.reps} steps on one batch\n")
         phases = {
@@ -334,7 +363,8 @@ def main(argv=None) -> None:
     if not args.no_authors:
         check_authors_targets(config, batches[0])
     steps = variants(mechanisms, authors=not args.no_authors)
-    print(report(time_steps(config, batches, steps, args.reps), batch_size, title))
+    seconds = time_steps(config, batches, steps, args.reps, args.device)
+    print(report(seconds, batch_size, title))
 
 
 if __name__ == "__main__":

@@ -18,18 +18,21 @@ as the padded path's key-masked one (method §3) on each clip's valid frames.
                     eager only without gradients (PyTorch has no CPU backward), no dropout.
     block_diagonal  one SDPA over all N rows with an (N, N) same-clip mask: N^2 scores.
 
-The default (`AUTO`) is `padded_qkv`, chosen by measurement (`benchmarks/packed_step.py`, a
-2-core CPU shared with other work): for a training step of D = 8, depth 2, 4 heads, batch 32 at
-NTU-like lengths, `padded_qkv`, `per_clip` and `nested` take the same time within the noise
-(about 2.6-2.9 CPU-seconds a step, against 5.9 for the padded batch and 12.9 for the authors'
-formulation), because the attention scores are a small part of the step: the linear layers and
-the MPDP heads work on N rows whatever the mechanism. `block_diagonal` is about 2x slower at these
-lengths and 4x at 300 frames (N^2 scores); `flex` cannot train on the CPU. Among the equals,
-`padded_qkv` makes one fused call whatever the batch size (`per_clip` makes B per block), runs the
-padded path's own kernel (in eval mode its features equal the padded path's bit for bit on the
-authors' fixture), and supports dropout and bf16 on every device. On CUDA the others are written
-to be measured: `nested` reaches the varlen flash kernel only for head dims <= 256 that are
-multiples of 8 (the paper's temporal head dim is 2400 / 8 = 300), `flex` compiles per shape.
+The default (`AUTO`) was chosen by measurement (`benchmarks/packed_step.py`, a 2-core CPU shared
+with other work). For a training step of D = 8, depth 2, 4 heads, batch 32 at NTU-like lengths
+(mean 92 frames), in CPU-seconds a step: per_clip 2.65, padded_qkv 2.85, nested 2.93,
+block_diagonal 5.31, against 5.71 for the padded batch and 10.17 for the authors' formulation.
+`per_clip` came out ahead of `padded_qkv` in seven of eight such runs (by 0.3-8% of CPU time),
+and level with it for the tiny preset and for 300-frame clips: the attention scores are a small
+part of the step, the linear layers and MPDP heads (which work on the N rows whatever the
+mechanism) are most of it.
+`block_diagonal` pays for N^2 scores (4x slower than the others at 300 frames), `nested` for
+splitting into a strided nested tensor on every call, and `flex` cannot train on the CPU. So the
+CPU uses `per_clip`. CUDA uses `padded_qkv` until the others are measured there: one fused call
+whatever the batch size (`per_clip` makes B small calls per block), the padded path's own kernel
+(on this CPU its eval features equal the padded path's bit for bit on the authors' fixture), and
+dropout and bf16 work. On CUDA, `nested` reaches the varlen flash kernel only for head dims <= 256
+that are multiples of 8 (the paper's temporal head dim is 2400 / 8 = 300).
 """
 
 from __future__ import annotations
@@ -146,13 +149,14 @@ MECHANISMS = {
     "block_diagonal": BlockDiagonal,
 }
 
-AUTO = "padded_qkv"  # the default (see the module docstring for the measurements)
+# The default per device type (see the module docstring for the measurements).
+AUTO = {"cpu": "per_clip", "cuda": "padded_qkv"}
 
 
 def temporal_attention(packed: PackedClips, mechanism: str = "auto"):
     """The attention core `core(qkv (N, 3, H, E), dropout_p) -> (N, H, E)` for `packed`."""
     if mechanism == "auto":
-        mechanism = AUTO
+        mechanism = AUTO.get(packed.values.device.type, "padded_qkv")
     if mechanism not in MECHANISMS:
         raise GLTError(
             f"unknown temporal attention {mechanism!r}; choose one of {sorted(MECHANISMS)} or auto"
