@@ -9,7 +9,8 @@
   clips. The arithmetic lives in `temporal_attention_sums` / `spatial_attention_sums`, which take
   plain tensors.
 
-The encoder runs in eval mode without gradients, under bf16 autocast on CUDA. Clips are batched
+The encoder runs without gradients, in eval mode unless asked for train mode (the authors' linear
+protocol), under bf16 autocast on CUDA unless asked for float32. Clips are batched
 in order of length so that little padding is computed; results come back in dataset order.
 """
 
@@ -96,14 +97,18 @@ def extract_features(
     workers: int = 0,
     progress: bool = True,
     desc: str = "features",
+    train_mode: bool = False,
+    bf16: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Clip features of a frozen encoder (method §5) -> (features (N, W) float32, labels (N,)).
 
     data: a part of a prepared dataset (`open_dataset(dir).val`) or a `ClipDataset`.
     transform: an augmentation `transform(clip, generator)` (e.g. `Augment(layout, shear=False)`);
     item i of epoch `epoch` (default: a ClipDataset's own, else 0) is augmented reproducibly
-    from (seed, epoch, i). The encoder is moved to `device`, run in eval mode without gradients
-    (bf16 autocast on CUDA) and given back in the train/eval mode it came in. Features are the
+    from (seed, epoch, i). The encoder is moved to `device`, run without gradients in eval mode
+    (train_mode=True: in train mode, dropout and DropPath active, as the authors' linear protocol
+    does, method §5), under bf16 autocast on CUDA unless bf16=False, and given back in the
+    train/eval mode it came in. Features are the
     encoder output averaged over the valid frames of each clip (`glt.model.pool_valid`), on the
     CPU, in dataset order, or in the order of `indices` when only those clips are wanted.
     """
@@ -112,7 +117,7 @@ def extract_features(
     if epoch is not None:
         dataset.set_epoch(epoch)
     was_training = encoder.training
-    encoder.to(device).eval()
+    encoder.to(device).train(train_mode)
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
     row = np.full(len(dataset), -1, dtype=np.int64)  # dataset index -> output row
     row[indices] = np.arange(len(indices))
@@ -123,7 +128,7 @@ def extract_features(
         for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
             x = batch["x"].to(device, non_blocking=True)
             lengths = batch["lengths"].to(device)
-            with autocast(device):
+            with autocast(device, enabled=bf16):
                 out = encoder(x, lengths)
             rows = torch.from_numpy(row[batch["index"].numpy()])
             features[rows] = pool_valid(out.float(), lengths).cpu()
