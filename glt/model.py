@@ -174,6 +174,8 @@ PRESETS: dict[str, dict] = {
     # (the size of the authors' fixture). No dropout on the attention weights: with it,
     # PyTorch's CPU attention leaves its fused kernel and a training step is 3-4x slower.
     "tiny": {"dim": 4, "heads": 2, "depth": 2, "attn_dropout": 0.0},
+    # NW-UCLA on a CPU (20 joints x 1 person): W = 20 * 8 = 160, twice tiny's width per token.
+    "nwucla": {"dim": 8, "heads": 2, "depth": 2, "attn_dropout": 0.0},
 }
 
 

@@ -191,9 +191,12 @@ def test_best_epoch_is_the_authors_late_best():
         {"epoch": e, "test_top1": acc, "test_top5": 90.0}
         for e, acc in enumerate([80, 10, 20, 30, 25, 15], start=1)
     ]
-    assert E.best_epoch(metrics) == {"epoch": 4, "top1": 30, "top5": 90.0}  # epoch 1 not counted
-    metrics[4].pop("test_top1")  # epochs without a test are skipped
-    assert E.best_epoch(metrics)["epoch"] == 4
+    # The authors' script tests after epoch 1 and the second half: epochs 2-3 do not count.
+    assert E.best_epoch(metrics) == {"epoch": 1, "top1": 80, "top5": 90.0}
+    metrics[0]["test_top1"] = 5
+    assert E.best_epoch(metrics) == {"epoch": 4, "top1": 30, "top5": 90.0}
+    metrics[3].pop("test_top1")  # epochs without a test are skipped
+    assert E.best_epoch(metrics)["epoch"] == 5
 
 
 def test_labelled_subset_is_class_balanced_and_seeded():
@@ -233,8 +236,10 @@ def test_check_layout_names_both_layouts():
 
 def test_linear_eval_cached_beats_chance_and_saves(toy, tmp_path):
     result = E.linear_eval(
-        tiny_encoder(), toy, epochs=30, batch_size=16, lr=1e-2, augment=False, progress=False
-    )
+        tiny_encoder(), toy, epochs=30, batch_size=16, lr=1e-2, augment=False,
+        encoder_mode="eval", progress=False,
+    )  # fmt: skip
+    assert result.settings["features"] == "cached"
     assert result.top1 > CHANCE + 30
     assert len(result.metrics) == 30 and result.best["epoch"] > 15
     assert result.best["top1"] >= max(m["test_top1"] for m in result.metrics[15:]) - 1e-9
@@ -257,6 +262,61 @@ def test_linear_eval_with_augmentation_runs(toy):
     )
     assert result.settings["augment"] == "interpolation"
     assert len(result.metrics) == 2 and np.isfinite(result.metrics[-1]["train_loss"])
+
+
+def _record_modes(encoder: GLTransformer) -> list[bool]:
+    """The encoder's train/eval mode at every forward (seen by its dropout modules)."""
+    modes = []
+    dropouts = [m for m in encoder.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts
+    for m in dropouts:
+        m.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    return modes
+
+
+def test_linear_eval_default_is_the_authors_protocol(toy, monkeypatch):
+    """Encoder in train mode (dropout on) while the head trains, re-encoded every epoch; eval
+    mode for the test features; the last incomplete batch dropped (method §5, quirks)."""
+    torch.manual_seed(0)
+    config = GLTConfig.from_layout(TOY, num_frames=32, dim=8, heads=2, depth=1, dropout=0.5)
+    encoder = GLTransformer(config).eval()
+    modes = _record_modes(encoder)
+    passes, extract = [], E.extract_features
+
+    def spy(encoder, data, *args, **kw):
+        passes.append((len(data) == len(toy.train), kw.get("train_mode", False)))
+        return extract(encoder, data, *args, **kw)
+
+    monkeypatch.setattr(E, "extract_features", spy)
+    result = E.linear_eval(encoder, toy, epochs=2, batch_size=16, progress=False)
+    assert passes == [(False, False), (True, True), (True, True)]  # test once, train per epoch
+    test_forwards = modes.index(True)
+    assert test_forwards > 0 and not any(modes[:test_forwards])  # test features: eval mode
+    assert all(modes[test_forwards:])  # train features: train mode, dropout active
+    assert result.settings["encoder_mode"] == "train" and result.settings["drop_last"]
+    assert result.settings["features"] == "re-encoded every epoch"
+    assert not encoder.training  # given back in the mode it came in
+
+
+def test_fit_epoch_drops_the_last_incomplete_batch():
+    head = torch.nn.Linear(4, 3)
+    calls = []
+    head.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    optimizer = torch.optim.Adam(head.parameters())
+    E._fit_epoch(head, optimizer, x, y, 4, torch.Generator(), drop_last=True)
+    assert calls == [4, 4]
+    E._fit_epoch(head, optimizer, x, y, 4, torch.Generator(), drop_last=False)
+    assert calls == [4, 4, 4, 4, 2]
+
+
+def test_linear_eval_refuses_a_batch_larger_than_the_train_part(toy):
+    with pytest.raises(GLTError, match="keep-last-batch"):
+        E.linear_eval(tiny_encoder(), toy, epochs=1, batch_size=1024, progress=False)
+    result = E.linear_eval(
+        tiny_encoder(), toy, epochs=1, batch_size=1024, drop_last=False, progress=False
+    )
+    assert result.info["num_train"] == len(toy.train)
 
 
 def test_knn_beats_chance(toy):
@@ -292,7 +352,7 @@ def test_semi_supervised_uses_the_labelled_fraction(toy, mode):
     if mode == "finetune":
         kw.update(lr=1e-3, encoder_lr=1e-3, eval_every=5)
     else:
-        kw.update(lr=1e-2, augment=False)
+        kw.update(lr=1e-2, augment=False, encoder_mode="eval", drop_last=False)
     result = E.semi_supervised(tiny_encoder(), toy, 0.25, mode, **kw)
     assert result.protocol == "semi" and result.settings["mode"] == mode
     assert result.info["num_train"] == 15  # 5 of each class's 20 train clips

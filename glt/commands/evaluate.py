@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import partial
 from pathlib import Path
 
-from glt.commands.common import DEVICE_HELP
-from glt.config import FinetuneConfig, LinearConfig
+from glt.commands.common import DEVICE_HELP, by_preset
+from glt.config import LINEAR_PRESETS, FinetuneConfig, HeadTraining, LinearConfig
 from glt.data.store import PreparedDataset, open_dataset
 from glt.errors import GLTError
 from glt.evaluate import (
@@ -33,7 +34,7 @@ from glt.features import BATCH_SIZE
 from glt.model import PRESETS, GLTransformer
 from glt.paths import runs_dir
 from glt.results import EvalResult, save_result
-from glt.run import load_encoder
+from glt.run import load_config, load_encoder
 
 Evaluate = Callable[[argparse.Namespace, PreparedDataset, GLTransformer | None], EvalResult]
 
@@ -46,13 +47,19 @@ class Verb:
     evaluate: Evaluate  # (args, dataset, encoder) -> result
     folder: Callable[[argparse.Namespace], str]  # the output folder's name, before "-<data>"
     encoder: str = "choose"  # "choose": --run or --random-init; "run": --run; "classifier"
-    training: type[LinearConfig] | None = None  # the settings its training flags set
+    training: type[HeadTraining] | None = None  # the settings its training flags set
     flags: Callable[[argparse.ArgumentParser], None] | None = None  # flags of its own
     description: str | None = None
 
 
-def _settings(config: type[LinearConfig], args) -> LinearConfig:
-    return config(**{f.name: getattr(args, f.name) for f in fields(config)})
+def _settings(config: type[HeadTraining], args) -> HeadTraining:
+    """The verb's training settings: the flags given, on top of the linear preset of the
+    encoder's pretraining run (`--preset` for a random encoder) or the fine-tuning defaults."""
+    given = {f.name: getattr(args, f.name, None) for f in fields(config)}
+    given = {name: value for name, value in given.items() if value is not None}
+    if config is LinearConfig:
+        return LinearConfig.preset(args.protocol_preset, **given)
+    return config(**given)
 
 
 def _runtime(args) -> dict:
@@ -167,7 +174,10 @@ def _add_common(p: argparse.ArgumentParser, verb: Verb) -> None:
             help="evaluate a randomly initialised encoder instead (the baseline)",
         )
         p.add_argument(
-            "--preset", default="tiny", choices=sorted(PRESETS), help="model for --random-init"
+            "--preset",
+            default="tiny",
+            choices=sorted(PRESETS),
+            help="model (and linear preset) for --random-init",
         )
     elif verb.encoder == "run":
         p.add_argument(
@@ -190,30 +200,50 @@ def _add_common(p: argparse.ArgumentParser, verb: Verb) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
 
 
-def _add_training(p: argparse.ArgumentParser, config: type[LinearConfig]) -> None:
-    """The flags of `config`'s fields, with its defaults (the paper's for the linear head)."""
-    d = config()
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of the linear head")
-    p.add_argument(
+def _add_training(p: argparse.ArgumentParser, config: type[HeadTraining]) -> None:
+    """The flags of `config`'s fields. Linear settings default to the linear preset of the
+    encoder's pretraining run (the random encoder's `--preset`): paper = the authors' protocol."""
+    g = p.add_argument_group(
+        "training (defaults: the linear preset named like the encoder's pretraining preset)"
+        if config is LinearConfig
+        else "training"
+    )
+    show = partial(by_preset, config, LINEAR_PRESETS if config is LinearConfig else {"": {}})
+    g.add_argument("--epochs", type=int, metavar="N", help=show("epochs"))
+    g.add_argument("--batch-size", type=int, metavar="N", help=show("batch_size"))
+    g.add_argument("--lr", type=float, help=f"learning rate of the linear head ({show('lr')})")
+    g.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        default=d.augment,
-        help="temporal interpolation of the train clips (default on, as the authors); "
-        "--no-augment caches the train features once (much faster)",
+        help=f"temporal interpolation of the train clips ({show('augment')})",
     )
-    if isinstance(d, FinetuneConfig):
-        p.add_argument("--encoder-lr", type=float, default=d.encoder_lr,
-                       help="learning rate of the encoder")  # fmt: skip
-        p.add_argument("--eval-every", type=int, default=d.eval_every,
-                       help="test every N epochs (and the last)")  # fmt: skip
+    if config is LinearConfig:
+        g.add_argument(
+            "--encoder-mode",
+            choices=("train", "eval"),
+            help="the frozen encoder's mode while the head trains: train = dropout and DropPath "
+            f"active, as the authors' script (a quirk, method §5); {show('encoder_mode')}. "
+            "eval with --no-augment encodes the train clips once (much faster)",
+        )
+        g.add_argument(
+            "--keep-last-batch", dest="drop_last", action="store_const", const=False,
+            help=f"train on the last incomplete batch too (drop_last: {show('drop_last')})",
+        )  # fmt: skip
+        g.add_argument(
+            "--bf16", action=argparse.BooleanOptionalAction,
+            help=f"bf16 features on CUDA ({show('bf16')}; the authors: fp32)",
+        )  # fmt: skip
+    if config is FinetuneConfig:
+        g.add_argument("--encoder-lr", type=float, help=f"encoder lr ({show('encoder_lr')})")
+        g.add_argument("--eval-every", type=int, metavar="N",
+                       help=f"test every N epochs and the last ({show('eval_every')})")  # fmt: skip
 
 
 def handle(args: argparse.Namespace) -> int:
     verb = VERBS[args.command]
     dataset = open_dataset(args.data)
     encoder, run = _encoder(args, dataset, verb)
+    args.protocol_preset = _protocol_preset(args, run)
     result = verb.evaluate(args, dataset, encoder)
     if verb.encoder == "classifier":
         result.info["encoder"] = str(args.classifier)
@@ -236,6 +266,14 @@ def handle(args: argparse.Namespace) -> int:
     print(result.to_markdown())
     print(f"Results written to {out}")
     return 0
+
+
+def _protocol_preset(args, run: Path | None) -> str:
+    """The linear preset: the pretraining run's preset, or the random encoder's `--preset`."""
+    if run is not None:
+        preset = load_config(run).preset
+        return preset if preset in LINEAR_PRESETS else "paper"
+    return getattr(args, "preset", "paper")
 
 
 def _encoder(
