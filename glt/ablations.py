@@ -1,18 +1,27 @@
 """The supplementary's ablations (method §6): Table A (natural speed vs fixed-length sampling)
-and Table B (pretraining on corrupted joints), each row a whole pretraining + linear evaluation.
+and Table B (pretraining on corrupted joints), each row a whole pretraining + linear evaluation,
+repeated over seeds.
 
-    glt ablate --data DATA_DIR --out OUT [--table a|b|both] [--preset tiny|paper] [--rows ...]
+    glt ablate --data DATA_DIR --out OUT [--table a|b|both] [--preset tiny|nwucla|paper]
+               [--rows ...] [--seeds 3 | --seeds 0 1 2]
 
 This module holds the tables (our rows next to the published numbers) and runs them; the command
 line is `glt.commands.ablate`, the table files `glt.results.write_table`.
 
 Table A (supplementary B, "Effectiveness of natural-speed input"): the published pipeline feeds
 every clip at its natural length, zero-padded in the batch and masked in attention ("natural").
-The rows "resample150" and "resample300" instead resample every clip to 150 or 300 frames by linear
-interpolation (`glt.data.augment.resample`), in pretraining (`PretrainConfig.resample`; the
-interpolation augmentation is then skipped, a fixed length has no speed to jitter) and in the
-linear evaluation, train and test clips alike (`glt.data.resampled`); so these rows are evaluated
-without the interpolation augmentation, whatever the preset says.
+The rows "resample150" and "resample300" instead resample every clip to 150 or 300 frames by
+linear interpolation (`glt.data.augment.resample`), in pretraining (`PretrainConfig.resample`;
+the interpolation augmentation is then skipped, a fixed length has no speed to jitter) and in
+the linear evaluation, train and test clips alike (`glt.data.resampled`); so these rows are
+evaluated without the interpolation augmentation, whatever the preset says. Everything else of
+the linear protocol is the preset's for every row: with the authors' protocol (the `paper` and
+`nwucla` presets) the frozen encoder is in train mode while the head trains and the train clips
+are encoded again every epoch, resampled or not. "resample52" is our row, not the paper's (it
+has no published number): 52 frames is the length NW-UCLA work usually resamples to. NW-UCLA
+clips are short (about 43 frames on average in the train views, 31 in the test view), so 52
+frames keeps their speed roughly, while 150 and 300 play them 3.5 and 7 times slower, with
+displacements between neighbouring frames that much smaller.
 
 Table B (supplementary D, "Additional study for corrupted input sequence"): "we randomly set the
 joint coordinates of the motion sequences to (0, 0, 0) and pretrain the proposed model with the
@@ -20,20 +29,35 @@ corrupted sequences", for 0, 5, 10, 15 and 20 % of the joints (`PretrainConfig.c
 reading of which joints is in `glt.data.augment.corrupt_joints`). The linear evaluation sees
 clean clips.
 
-The output folder:
+Every row is run with every seed (`--seeds`): the seed drives the pretraining (weights, batch
+order, augmentation, corruption) and the linear evaluation (head, shuffling, augmentation). The
+output folder:
 
-    table_a/<row>/ablation.json   the row's settings, checked when the row is met again
-    table_a/<row>/run/            its pretraining run (`glt.pretrain`, `glt.run`)
-    table_a/<row>/eval/           its linear evaluation (`glt.results.save_result`): result.json, ...
-    table_a.csv, table_a.md, table_a.png    the table: our top-1 (last and best epoch) and the paper's
+    table_a/<row>/seed<n>/ablation.json   the run's settings, checked when it is met again
+    table_a/<row>/seed<n>/run/            its pretraining run (`glt.pretrain`, `glt.run`)
+    table_a/<row>/seed<n>/eval/           its linear evaluation (`glt.results.save_result`)
+    table_a.csv, table_a.md, table_a.png  the table: per row, our top-1 (last and best epoch) as
+                                          mean, sample std and range over the seeds, and the paper's
+    table_a_seeds.csv                     every run's numbers
     table_b/..., table_b.csv, ...
 
-A row whose eval/result.json exists is complete: it is read back, not recomputed, so an
+A run whose eval/result.json exists is complete: it is read back, not recomputed, so an
 interrupted ablation continues where it stopped (an unfinished pretraining resumes from its last
-checkpoint). Table A's "natural" row and Table B's 0 % row are the same experiment: whichever
-is asked for second copies the other's evaluation (its ablation.json says from where).
+checkpoint). Runs go seed by seed (all rows of seed 0 first), and the table files are rewritten
+after every run. Table A's "natural" row and Table B's 0 % row are the same experiment: for each
+seed, whichever is asked for second copies the other's evaluation (its ablation.json says from
+where).
 
-Rows run one after the other in one process (on one GPU with the paper preset); the command is
+How long a full NW-UCLA run takes (`--preset nwucla --seeds 3`, both tables: 8 distinct rows x
+3 seeds, each 80 pretraining epochs and 120 linear-evaluation epochs): a projection from times
+per epoch, not a measured run. CPU seconds per epoch on one thread, pretraining / linear
+evaluation (the train clips encoded again every epoch): natural speed 9.0 / 1.8, 52 frames
+6.6 / 1.6, 150 frames 18.9 / 4.9, 300 frames 40.7 / 11.5. That makes per seed about 16 minutes
+for the natural row and for each corrupted row (taken to cost what the natural row costs), 12
+for 52 frames, 35 for 150 and 77 for 300: about 3.4 hours per seed and 10 hours for 3 seeds of
+one CPU core. More threads, or a machine busy with other work, change this (not measured).
+
+Runs go one after the other in one process (on one GPU with the paper preset); the command is
 not meant for `torchrun`.
 """
 
@@ -56,7 +80,7 @@ from glt.errors import GLTError
 from glt.evaluate import linear_eval
 from glt.model import LAYOUT_FIELDS
 from glt.pretrain import pretrain
-from glt.results import EvalResult, save_result, write_table
+from glt.results import EvalResult, aggregate_seeds, save_result, write_table
 from glt.run import load_encoder, load_metrics
 
 SETTINGS_FILE = "ablation.json"
@@ -74,12 +98,13 @@ PAPER_SOURCE = (
 @dataclass(frozen=True)
 class AblationRow:
     """One row of a supplementary table: how pretraining (and evaluation) prepare the clips, and
-    the published NTU-60 linear-evaluation top-1 (%) on the xsub and xview benchmarks."""
+    the published NTU-60 linear-evaluation top-1 (%) on the xsub and xview benchmarks (None for
+    a row the paper does not have)."""
 
     key: str  # folder name and `--rows` name
     label: str  # the row's name in the supplementary
-    paper_xsub: float
-    paper_xview: float
+    paper_xsub: float | None
+    paper_xview: float | None
     resample: int = 0  # clips resampled to this many frames (0: natural speed)
     corrupt: float = 0.0  # fraction of joints set to (0, 0, 0) in pretraining
 
@@ -113,12 +138,14 @@ class AblationTable:
 
 
 # Supplementary Table A (section B). Its first row, H-transformer (69.3 / 72.8), is another
-# method and is not reproduced.
+# method and is not reproduced. "resample52" is ours, not the paper's: 52 frames is the length
+# NW-UCLA work usually resamples its clips to (NTU-60 clips are resampled to 150 or 300).
 TABLE_A = AblationTable(
     "A",
     "natural-speed input vs fixed-length sampling",
     "pretraining input",
     (
+        AblationRow("resample52", "Sampling (52 frames)", None, None, resample=52),
         AblationRow("resample150", "Sampling (150 frames)", 75.1, 80.2, resample=150),
         AblationRow("resample300", "Sampling (300 frames)", 73.2, 79.0, resample=300),
         AblationRow("natural", "Natural speed with attention mask", 76.3, 83.8),
@@ -151,13 +178,22 @@ _NOT_SETTINGS = ("data", "workers", "device", "compile")
 
 
 def run_table_a(data_dir, out_dir, **kw) -> list[dict]:
-    """Supplementary Table A (natural speed vs sampling to 150 / 300 frames); see `run_table`."""
+    """Supplementary Table A (natural speed vs sampling to 52 / 150 / 300 frames); see
+    `run_table`."""
     return run_table("a", data_dir, out_dir, **kw)
 
 
 def run_table_b(data_dir, out_dir, **kw) -> list[dict]:
     """Supplementary Table B (pretraining with 0-20 % of joints corrupted); see `run_table`."""
     return run_table("b", data_dir, out_dir, **kw)
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """The seeds an ablation runs: `seeds` seeds 0..seeds-1, or the seeds given."""
+    chosen = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not chosen or min(chosen) < 0 or len(set(chosen)) < len(chosen):
+        raise GLTError(f"--seeds {seeds}: give a count >= 1 or distinct seeds >= 0")
+    return chosen
 
 
 def run_table(
@@ -174,68 +210,73 @@ def run_table(
     eval_lr: float | None = None,
     eval_augment: bool | None = None,
     seed: int = 0,
+    seeds: int | Sequence[int] | None = None,
     model: dict | None = None,
     pretrain_options: dict | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> list[dict]:
-    """Run the rows of supplementary Table `table` ("a" or "b") on a prepared dataset and write
-    the table into `out_dir` (see the module docstring for the folder layout).
+    """Run the rows of supplementary Table `table` ("a" or "b") on a prepared dataset, each with
+    every seed, and write the table into `out_dir` (see the module docstring for the folders).
 
-    Each row pretrains an encoder (`glt.pretrain.pretrain`, `preset` "tiny" or "paper", with
-    `epochs`, `batch_size`, `seed`, the GLTConfig overrides `model` and any other PretrainConfig
-    fields in `pretrain_options`, e.g. {"max_steps": 20}) and evaluates it linearly
-    (`glt.evaluate.linear_eval`; `LinearConfig.preset(preset)` unless given). `rows`: the row
-    keys to run (default all). Complete rows are read back; a row met again with other settings
-    is an error. `device`: for both steps (default: the GPU if there is one).
+    Each run (row, seed) pretrains an encoder (`glt.pretrain.pretrain`, `preset` "tiny",
+    "nwucla" or "paper", with `epochs`, `batch_size`, the seed, the GLTConfig overrides `model`
+    and any other PretrainConfig fields in `pretrain_options`, e.g. {"max_steps": 20}) and
+    evaluates it linearly (`glt.evaluate.linear_eval`; `LinearConfig.preset(preset)` where not
+    given) with the same seed. `seeds`: a count n (seeds 0..n-1) or the seeds; without it the
+    one seed `seed`. `rows`: the row keys to run (default all). The runs go seed by seed, the
+    rows in order within a seed; the table files are rewritten after every run, so an
+    interrupted table shows what is done. Complete runs are read back; a run met again with
+    other settings is an error. `device`: for both steps (default: the GPU if there is one).
 
-    Returns the table as written (table_X.csv): one dict per complete row of this table made
-    with these settings, in the published order (`glt.results.TABLE_COLUMNS`).
+    Returns the table as written (table_X.csv, `glt.results.aggregate_seeds`): one dict per
+    row of this table with at least one complete run of the chosen seeds made with these
+    settings, in the published order; "seeds" says how many.
     """
     spec = _table(table)
     keys = spec.keys if rows is None else list(rows)
     for key in keys:
         spec.row(key)  # an unknown key fails before anything runs
+    chosen = [seed] if seeds is None else seed_list(seeds)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GLTError("run the ablations as one process, not under torchrun")
     out_dir = Path(out_dir)
     dataset = open_dataset(data_dir)
-    options = {"epochs": epochs, "batch_size": batch_size, "seed": seed, **(pretrain_options or {})}
+    options = {"epochs": epochs, "batch_size": batch_size, **(pretrain_options or {})}
     options = {k: v for k, v in options.items() if v is not None}
     given = dict(epochs=eval_epochs, batch_size=eval_batch_size, lr=eval_lr, augment=eval_augment)
     given = {k: v for k, v in given.items() if v is not None}
-    evaluation = asdict(LinearConfig.preset(preset, **given, seed=seed))
     settings = {
-        r.key: _row_settings(r, dataset, preset, model or {}, options, evaluation)
+        (r.key, s): _row_settings(
+            r, dataset, preset, model or {}, {**options, "seed": s},
+            asdict(LinearConfig.preset(preset, **given, seed=s)),
+        )
         for r in spec.rows
-    }
-    for i, key in enumerate(keys, 1):
-        row = spec.row(key)
-        _run_row(
-            spec, row, settings[key], dataset, out_dir,
-            device=device, progress=progress, position=f"{i}/{len(keys)}",
+        for s in chosen
+    }  # fmt: skip
+    todo = [(key, s) for s in chosen for key in keys]
+    for i, (key, s) in enumerate(todo, 1):
+        computed = _run_row(
+            spec, spec.row(key), s, settings[key, s], dataset, out_dir,
+            device=device, progress=progress, position=f"{i}/{len(todo)}",
         )  # fmt: skip
-    table_rows = [
-        _read_row(out_dir, spec, r)
-        for r in spec.rows
-        if _complete(out_dir / spec.folder / r.key)
-        and _saved_settings(out_dir / spec.folder / r.key) == settings[r.key]
-    ]
-    if table_rows:
-        paths = write_table(
-            table_rows, out_dir / spec.folder,
-            title=spec.heading, xlabel=spec.xlabel, source=PAPER_SOURCE,
-        )  # fmt: skip
-        if progress:
-            tqdm.write(f"Table {spec.letter}: {', '.join(str(p) for p in paths)}")
-    return table_rows
+        if computed:  # the table files follow every new result
+            _write(spec, out_dir, settings, chosen, say=False)
+    return _write(spec, out_dir, settings, chosen, say=progress)
 
 
 def finished_rows(out_dir: str | os.PathLike, table: str) -> list[str]:
-    """The keys of Table `table`'s rows that are complete in `out_dir`, whatever their settings
-    (`run_table` reads those back when the settings match, and refuses them otherwise)."""
+    """The keys of Table `table`'s rows with at least one complete run (seed) in `out_dir`,
+    whatever their settings (`run_table` reads those back when the settings match, and refuses
+    them otherwise)."""
     spec = _table(table)
-    return [r.key for r in spec.rows if _complete(Path(out_dir) / spec.folder / r.key)]
+    folder = Path(out_dir) / spec.folder
+    return [r.key for r in spec.rows if any(_complete(d) for d in folder.glob(f"{r.key}/seed*"))]
+
+
+def seed_dir(out_dir: str | os.PathLike, table: str, row: str, seed: int) -> Path:
+    """The folder of one run of an ablation: OUT/table_X/ROW/seedN."""
+    return Path(out_dir) / _table(table).folder / row / f"seed{seed}"
 
 
 def _table(name: str) -> AblationTable:
@@ -243,6 +284,27 @@ def _table(name: str) -> AblationTable:
         return TABLES[name.lower()]
     except KeyError:
         raise GLTError(f"unknown table {name!r}; choose one of {sorted(TABLES)}") from None
+
+
+def _write(
+    spec: AblationTable, out_dir: Path, settings: dict, seeds: list[int], say: bool
+) -> list[dict]:
+    """Write the table from the complete runs made with `settings`; returns its rows."""
+    runs = [
+        _read_run(out_dir, spec, r, s)
+        for r in spec.rows
+        for s in seeds
+        if _complete(seed_dir(out_dir, spec.letter, r.key, s))
+        and _saved_settings(seed_dir(out_dir, spec.letter, r.key, s)) == settings[r.key, s]
+    ]
+    if not runs:
+        return []
+    paths = write_table(
+        runs, out_dir / spec.folder, title=spec.heading, xlabel=spec.xlabel, source=PAPER_SOURCE
+    )
+    if say:
+        tqdm.write(f"Table {spec.letter}: {', '.join(str(p) for p in paths)}")
+    return aggregate_seeds(runs)
 
 
 def _row_settings(
@@ -312,9 +374,10 @@ def _check_settings(row_dir: Path, settings: dict) -> None:
         )
 
 
-def _equivalent_row(out_dir: Path, row_dir: Path, settings: dict) -> Path | None:
-    """A complete row of any table in `out_dir` made with exactly these settings."""
-    for path in sorted(out_dir.glob(f"table_*/*/{SETTINGS_FILE}")):
+def _equivalent_run(out_dir: Path, row_dir: Path, settings: dict) -> Path | None:
+    """A complete run of any table in `out_dir` made with exactly these settings (seed
+    included)."""
+    for path in sorted(out_dir.glob(f"table_*/*/seed*/{SETTINGS_FILE}")):
         other = path.parent
         if other != row_dir and _complete(other) and _saved_settings(other) == settings:
             return other
@@ -324,6 +387,7 @@ def _equivalent_row(out_dir: Path, row_dir: Path, settings: dict) -> Path | None
 def _run_row(
     spec: AblationTable,
     row: AblationRow,
+    seed: int,
     settings: dict,
     dataset: PreparedDataset,
     out_dir: Path,
@@ -331,23 +395,24 @@ def _run_row(
     device: str | None,
     progress: bool,
     position: str,
-) -> None:
-    """Make one row complete: read it back, copy an identical row, or pretrain and evaluate."""
-    row_dir = out_dir / spec.folder / row.key
-    name = f"Table {spec.letter} [{position}] {row.key} ({row.label})"
+) -> bool:
+    """Make one run (row, seed) complete: read it back (returns False), or copy an identical
+    run, or pretrain (resuming an unfinished pretraining) and evaluate (returns True)."""
+    row_dir = seed_dir(out_dir, spec.letter, row.key, seed)
+    name = f"Table {spec.letter} [{position}] {row.key} ({row.label}), seed {seed}"
     say = tqdm.write if progress else lambda line: None
     _check_settings(row_dir, settings)
     if _complete(row_dir):
         say(f"{name}: complete, reading {row_dir / EVAL_DIR}")
-        return
-    twin = _equivalent_row(out_dir, row_dir, settings)
+        return False
+    twin = _equivalent_run(out_dir, row_dir, settings)
     if twin is not None:
         with staging_dir(row_dir / EVAL_DIR, overwrite=True) as tmp:
             shutil.copytree(twin / EVAL_DIR, tmp, dirs_exist_ok=True)
         record = {"run": _record(twin)["run"], "reused_from": str(twin.relative_to(out_dir))}
         _write_record(row_dir, {"settings": settings, **record})
         say(f"{name}: the same experiment as {twin}, its result copied")
-        return
+        return True
 
     run_dir = row_dir / RUN_DIR
     record = {"run": str(run_dir.relative_to(out_dir)), "reused_from": None}
@@ -365,9 +430,11 @@ def _run_row(
     best = result.best or {}
     say(
         f"{name}: top-1 {result.top1:.2f} % (last epoch), {best.get('top1', float('nan')):.2f} % "
-        f"(best, epoch {best.get('epoch')}); paper: {row.paper_xsub} xsub, "
-        f"{row.paper_xview} xview"
-    )
+        f"(best, epoch {best.get('epoch')}); paper: "
+        + ("not in the paper" if row.paper_xsub is None else
+           f"{row.paper_xsub} xsub, {row.paper_xview} xview")
+    )  # fmt: skip
+    return True
 
 
 def _pretrain_row(
@@ -411,21 +478,23 @@ def _evaluate_row(
     return result
 
 
-def _read_row(out_dir: Path, spec: AblationTable, row: AblationRow) -> dict:
-    """A complete row as a table line (`glt.results.TABLE_COLUMNS`)."""
-    row_dir = out_dir / spec.folder / row.key
+def _read_run(out_dir: Path, spec: AblationTable, row: AblationRow, seed: int) -> dict:
+    """A complete run as a line of the table's runs (`glt.results.RUN_COLUMNS`)."""
+    row_dir = seed_dir(out_dir, spec.letter, row.key, seed)
     record = _record(row_dir)
     result = json.loads((row_dir / EVAL_DIR / "result.json").read_text())
     run_dir = out_dir / record["run"]
     metrics = load_metrics(run_dir)
     settings = record["settings"]
     best = result.get("best") or {}
+    reused = record.get("reused_from")
     return {
         "table": spec.letter,
         "row": row.key,
         "setting": row.label,
         "resample": row.resample,
         "corrupt": row.corrupt,
+        "seed": seed,
         "top1_last": result["top1"],
         "top1_best": best.get("top1"),
         "best_epoch": best.get("epoch"),
@@ -443,13 +512,16 @@ def _read_row(out_dir: Path, spec: AblationTable, row: AblationRow) -> dict:
         "eval_seconds": result["settings"].get("seconds"),
         "run_dir": str(run_dir),
         "eval_dir": str(row_dir / EVAL_DIR),
-        "reused_from": record.get("reused_from"),
+        # the row whose run of the same seed this one copied
+        "reused_from": reused and str(Path(reused).parent),
     }
 
 
 def _benchmark(data_dir: str) -> str:
-    """The benchmark a prepared dataset was written for ("xsub", "xview", ...), or ""."""
+    """The NTU benchmark a prepared dataset was written for ("xsub", "xview", ...), or "" (also
+    for other skeletons: NW-UCLA's "xview" is not the paper's NTU-60 xview)."""
     try:
-        return str(open_dataset(data_dir).meta.get("benchmark") or "")
+        dataset = open_dataset(data_dir)
     except (FileNotFoundError, GLTError):
         return ""
+    return str(dataset.meta.get("benchmark") or "") if dataset.layout.name == "ntu" else ""

@@ -9,7 +9,8 @@ An evaluation (`glt.evaluate`) returns an `EvalResult`; `save_result` writes it 
                     the encoder when that is the frozen encoder of a run folder, plus what
                     rebuilds it; `load_classifier` reads it back
 
-An ablation table (`glt.ablations`) is written as STEM.csv, STEM.md and STEM.png (`write_table`).
+An ablation table (`glt.ablations`) is written as STEM.csv, STEM.md, STEM.png (its rows over their
+seeds) and STEM_seeds.csv (every run) (`write_table`).
 """
 
 from __future__ import annotations
@@ -197,52 +198,104 @@ def load_classifier(
 
 # --- an ablation table ----------------------------------------------------------------------------
 
-TABLE_COLUMNS = (
-    "table", "row", "setting", "resample", "corrupt",
+# One line per (row, seed) run: what `glt.ablations` reads back from a finished run.
+RUN_COLUMNS = (
+    "table", "row", "setting", "resample", "corrupt", "seed",
     "top1_last", "top1_best", "best_epoch", "top5_last", "paper_xsub", "paper_xview",
     "benchmark", "data", "preset", "pretrain_epochs", "pretrain_loss", "pretrain_seconds",
     "eval_epochs", "eval_augment", "eval_seconds", "run_dir", "eval_dir", "reused_from",
 )  # fmt: skip
-_INT_COLUMNS = {"resample", "best_epoch", "pretrain_epochs", "eval_epochs"}
-_FLOAT_COLUMNS = {
-    "corrupt", "top1_last", "top1_best", "top5_last", "paper_xsub", "paper_xview",
-    "pretrain_loss", "pretrain_seconds", "eval_seconds",
+# One line per row, over its seeds (`aggregate_seeds`): top1_last and top1_best are the means,
+# _std the sample standard deviation (None for one seed), _min / _max the range.
+TABLE_COLUMNS = (
+    "table", "row", "setting", "resample", "corrupt", "seeds", "seed_list",
+    "top1_last", "top1_last_std", "top1_last_min", "top1_last_max",
+    "top1_best", "top1_best_std", "top1_best_min", "top1_best_max", "best_epochs",
+    "top5_last", "paper_xsub", "paper_xview", "benchmark", "data", "preset",
+    "pretrain_epochs", "pretrain_loss", "pretrain_seconds", "eval_epochs", "eval_augment",
+    "eval_seconds", "reused_from",
+)  # fmt: skip
+_SPREAD = ("top1_last", "top1_best")  # the columns given with their spread over seeds
+_MEAN = ("top5_last", "pretrain_loss", "pretrain_seconds", "eval_seconds")  # given as means
+_SAME = (
+    "table", "setting", "resample", "corrupt", "paper_xsub", "paper_xview", "benchmark", "data",
+    "preset", "pretrain_epochs", "eval_epochs", "eval_augment",
+)  # fmt: skip
+_INT_COLUMNS = {"resample", "seed", "seeds", "best_epoch", "pretrain_epochs", "eval_epochs"}
+_TEXT_COLUMNS = {
+    "table", "row", "setting", "seed_list", "best_epochs", "benchmark", "data", "preset",
+    "run_dir", "eval_dir", "reused_from",
 }  # fmt: skip
 
 
-def write_table(
-    rows: Sequence[dict], stem: str | os.PathLike, *, title: str, xlabel: str, source: str
-) -> list[Path]:
-    """Write table rows (TABLE_COLUMNS) as STEM.csv, STEM.md (`table_markdown`) and STEM.png
-    (`glt.viz.plot_table`); returns the three paths."""
-    stem = Path(stem)
-    csv_path, md_path, png_path = (stem.with_suffix(s) for s in (".csv", ".md", ".png"))
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+def aggregate_seeds(runs: Sequence[dict]) -> list[dict]:
+    """Table rows (TABLE_COLUMNS) from runs (RUN_COLUMNS): one per row key, in the order the
+    keys first appear, over that row's runs (one per seed). Per row: the number of seeds and
+    which; the mean, sample standard deviation and range of the last-epoch and best-epoch top-1;
+    the means of the other numbers; the settings every run shares (the first run's)."""
+    by_row: dict[str, list[dict]] = {}
+    for run in runs:
+        by_row.setdefault(run["row"], []).append(run)
+    rows = []
+    for key, group in by_row.items():
+        row = {"row": key, **{k: group[0][k] for k in _SAME}}
+        row["seeds"] = len(group)
+        row["seed_list"] = " ".join(str(r["seed"]) for r in group)
+        for k in _SPREAD:
+            values = np.array([r[k] for r in group], dtype=float)
+            row[k] = float(values.mean())
+            row[f"{k}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
+            row[f"{k}_min"], row[f"{k}_max"] = float(values.min()), float(values.max())
+        for k in _MEAN:
+            values = [r[k] for r in group if r.get(k) is not None]
+            row[k] = float(np.mean(values)) if values else None
+        row["best_epochs"] = " ".join(str(r["best_epoch"]) for r in group)
+        sources = sorted({r["reused_from"] for r in group if r.get("reused_from")})
+        row["reused_from"] = ", ".join(sources) or None
+        rows.append({k: row[k] for k in TABLE_COLUMNS})
+    return rows
+
+
+def _write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(
-            [{k: ("" if r.get(k) is None else r[k]) for k in TABLE_COLUMNS} for r in rows]
-        )
+        writer.writerows([{k: ("" if r.get(k) is None else r[k]) for k in columns} for r in rows])
+
+
+def write_table(
+    runs: Sequence[dict], stem: str | os.PathLike, *, title: str, xlabel: str, source: str
+) -> list[Path]:
+    """Write an ablation table from its runs (RUN_COLUMNS, one per row and seed): the rows over
+    their seeds (`aggregate_seeds`) as STEM.csv, STEM.md (`table_markdown`) and STEM.png
+    (`glt.viz.plot_table`), and every run as STEM_seeds.csv; returns the four paths."""
+    stem = Path(stem)
+    rows = aggregate_seeds(runs)
+    csv_path, md_path, png_path = (stem.with_suffix(s) for s in (".csv", ".md", ".png"))
+    seeds_path = stem.with_name(f"{stem.name}_seeds.csv")
+    _write_csv(csv_path, rows, TABLE_COLUMNS)
+    _write_csv(seeds_path, runs, RUN_COLUMNS)
     md_path.write_text(table_markdown(rows, title, source))
     fig = viz.plot_table(rows, title=title, xlabel=xlabel)
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
-    return [csv_path, md_path, png_path]
+    return [csv_path, md_path, png_path, seeds_path]
 
 
 def read_table(path: str | os.PathLike) -> list[dict]:
-    """The rows of a table's CSV (`write_table`), with numbers as numbers (None if empty)."""
+    """The lines of a table's CSV (STEM.csv or STEM_seeds.csv, `write_table`), with numbers as
+    numbers (None if empty)."""
 
     def convert(key: str, value: str):
         if value == "":
             return None
         if key in _INT_COLUMNS:
             return int(value)
-        if key in _FLOAT_COLUMNS:
-            return float(value)
         if key == "eval_augment":
             return value == "True"
-        return value
+        if key in _TEXT_COLUMNS:
+            return value
+        return float(value)
 
     with open(path, newline="") as f:
         return [{k: convert(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
@@ -252,11 +305,23 @@ def _fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _spread(row: dict, key: str) -> str:
+    """'mean ± std [min, max]' of a column over the row's seeds; the value alone for one seed."""
+    if row["seeds"] == 1:
+        return _fmt(row[key])
+    return (
+        f"{_fmt(row[key])} ± {_fmt(row[f'{key}_std'])} "
+        f"[{_fmt(row[f'{key}_min'])}, {_fmt(row[f'{key}_max'])}]"
+    )
+
+
 def table_markdown(rows: Sequence[dict], title: str, source: str) -> str:
-    """The table in markdown: our top-1 (last and best epoch) next to the paper's (`source`)."""
+    """The table in markdown (rows of `aggregate_seeds`): our top-1 (last and best epoch, mean
+    ± sample std [min, max] over the seeds) next to the paper's (`source`)."""
     if not rows:
         raise ValueError("table_markdown: no rows given")
     first = rows[0]
+    absent = [r["setting"] for r in rows if r["paper_xsub"] is None]
     lines = [
         f"# {title}",
         "",
@@ -264,20 +329,27 @@ def table_markdown(rows: Sequence[dict], title: str, source: str) -> str:
         f"{first['pretrain_epochs']}, linear-evaluation epochs: {first['eval_epochs']}. "
         "Paper: NTU-60, linear evaluation.",
         "",
-        "| Type | ours top-1 (%), last | ours top-1 (%), best (epoch) "
+        "| Type | seeds | ours top-1 (%), last | ours top-1 (%), best "
         "| paper xsub (%) | paper xview (%) |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        best = f"{_fmt(r['top1_best'])} ({r['best_epoch']})" if r["top1_best"] is not None else "-"
+        paper = [
+            "not in the paper" if r[k] is None else f"{r[k]:.1f}"
+            for k in ("paper_xsub", "paper_xview")
+        ]
         lines.append(
-            f"| {r['setting']} | {_fmt(r['top1_last'])} | {best} "
-            f"| {r['paper_xsub']:.1f} | {r['paper_xview']:.1f} |"
+            f"| {r['setting']} | {r['seeds']} | {_spread(r, 'top1_last')} "
+            f"| {_spread(r, 'top1_best')} | {paper[0]} | {paper[1]} |"
         )
     lines += [
         "",
         "Last: the last epoch of the linear evaluation. Best: the best test top-1 over the epochs "
-        "after the first half, as the authors' code reports it (method §5).",
+        "after the first half, as the authors' code reports it (method §5). With several seeds: "
+        "mean ± sample standard deviation [min, max] over the seeds (pretraining and evaluation "
+        "both seeded).",
         f"Paper numbers: {source}.",
     ]
+    if absent:
+        lines.append(f"Not in the paper: {', '.join(absent)} (our addition).")
     return "\n".join(lines) + "\n"

@@ -1,11 +1,14 @@
 """Tests for glt.ablations: supplementary Tables A and B end to end on a toy dataset (one
 pretraining epoch, three epochs of linear evaluation, a one-block tiny model), the clips each row
-pretrains and evaluates on, reuse of finished rows, and the table files and figure."""
+pretrains and evaluates on, reuse of finished runs, seeds and their aggregation, and the table
+files and figure."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TOY
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 from glt import ablations as A
@@ -23,7 +27,7 @@ from glt.data.augment import resample
 from glt.data.resampled import ResampledDataset
 from glt.data.store import PreparedDataset, open_dataset, write_dataset
 from glt.errors import GLTError
-from glt.results import read_table
+from glt.results import RUN_COLUMNS, TABLE_COLUMNS, aggregate_seeds, read_table, write_table
 from glt.run import load_config, load_metrics
 
 # The smallest settings that still run every step: 12 train clips in one batch of one epoch.
@@ -39,8 +43,14 @@ SETTINGS = dict(
 CLI_SETTINGS = ["--preset", "tiny", "--epochs", "1", "--batch-size", "12", "--eval-epochs", "3"]
 CLI_SETTINGS += ["--model", "depth=1", "--device", "cpu", "--quiet"]
 
-# method §6 (supplementary Tables A and B): (xsub, xview) per row, in the published order.
-PAPER_A = {"resample150": (75.1, 80.2), "resample300": (73.2, 79.0), "natural": (76.3, 83.8)}
+# method §6 (supplementary Tables A and B): (xsub, xview) per row, in the published order;
+# resample52 is ours, not in the paper.
+PAPER_A = {
+    "resample52": (None, None),
+    "resample150": (75.1, 80.2),
+    "resample300": (73.2, 79.0),
+    "natural": (76.3, 83.8),
+}
 PAPER_B = {
     "corrupt00": (76.3, 83.8),
     "corrupt05": (75.7, 82.5),
@@ -92,7 +102,7 @@ def done(data, tmp_path_factory):
         rows_a = A.run_table_a(data, out, **SETTINGS)
         rows_b = A.run_table_b(data, out, **SETTINGS)
     return SimpleNamespace(
-        out=out, a=rows_a, b=rows_b, calls={c.run_dir.parent.name: c for c in calls}
+        out=out, a=rows_a, b=rows_b, calls={c.run_dir.parent.parent.name: c for c in calls}
     )
 
 
@@ -108,7 +118,7 @@ def no_training(monkeypatch):
 
 
 def result_mtimes(out: Path) -> dict:
-    return {p: p.stat().st_mtime_ns for p in sorted(out.glob("table_*/*/eval/result.json"))}
+    return {p: p.stat().st_mtime_ns for p in sorted(out.glob("table_*/*/seed*/eval/result.json"))}
 
 
 # --- the runs -------------------------------------------------------------------------------------
@@ -121,15 +131,24 @@ def test_every_row_is_run_with_the_papers_numbers_alongside(done):
         for r in rows:
             assert (r["paper_xsub"], r["paper_xview"]) == paper[r["row"]]
             assert 0 <= r["top1_last"] <= 100 and 0 <= r["top1_best"] <= 100
-            assert 1 <= r["best_epoch"] <= SETTINGS["eval_epochs"]
+            assert 1 <= int(r["best_epochs"]) <= SETTINGS["eval_epochs"]
             assert r["pretrain_epochs"] == 1 and np.isfinite(r["pretrain_loss"])
-            assert Path(r["eval_dir"], "result.json").is_file()
-            assert Path(r["run_dir"], "checkpoint.pt").is_file()
+            assert r["seeds"] == 1 and r["seed_list"] == "0" and r["top1_last_std"] is None
+            assert r["top1_last_min"] == r["top1_last"] == r["top1_last_max"]
+    for run in read_table(done.out / "table_a_seeds.csv"):
+        assert run["seed"] == 0 and Path(run["run_dir"]).parent.name == "seed0"
+        assert Path(run["eval_dir"], "result.json").is_file()
+        assert Path(run["run_dir"], "checkpoint.pt").is_file()
 
 
 def test_sampling_rows_pretrain_and_evaluate_on_resampled_clips(done, data):
     natural_lengths = open_dataset(data).train.lengths
-    for key, frames in (("resample150", 150), ("resample300", 300), ("natural", 0)):
+    for key, frames in (
+        ("resample52", 52),
+        ("resample150", 150),
+        ("resample300", 300),
+        ("natural", 0),
+    ):
         call = done.calls[key]
         assert load_config(call.run_dir).resample == frames  # what the pretraining ran with
         assert call.pretrain["resample"] == frames and call.pretrain["corrupt"] == 0.0
@@ -156,12 +175,17 @@ def test_corrupted_rows_pass_the_fraction_and_evaluate_on_clean_clips(done, data
 
 
 def test_table_b_zero_percent_reuses_table_a_natural_speed(done):
-    assert "corrupt00" not in done.calls  # 3 + 4 pretrainings, not 3 + 5
-    assert len(done.calls) == 7
+    assert "corrupt00" not in done.calls  # 4 + 4 pretrainings, not 4 + 5
+    assert len(done.calls) == 8
     natural = next(r for r in done.a if r["row"] == "natural")
     zero = done.b[0]
     assert zero["reused_from"] == "table_a/natural" and natural["reused_from"] is None
-    assert zero["top1_last"] == natural["top1_last"] and zero["run_dir"] == natural["run_dir"]
+    assert zero["top1_last"] == natural["top1_last"]
+    runs = read_table(done.out / "table_a_seeds.csv") + read_table(done.out / "table_b_seeds.csv")
+    natural_run, zero_run = (
+        next(r for r in runs if r["row"] == k) for k in ("natural", "corrupt00")
+    )
+    assert zero_run["run_dir"] == natural_run["run_dir"]
 
 
 # --- the table files ------------------------------------------------------------------------------
@@ -173,13 +197,17 @@ def test_csv_and_markdown_hold_ours_and_the_paper(done):
         assert [r["row"] for r in back] == list(paper)
         for r, b in zip(rows, back, strict=True):
             assert b["top1_last"] == pytest.approx(r["top1_last"])
-            assert b["best_epoch"] == r["best_epoch"] and b["eval_augment"] == r["eval_augment"]
+            assert b["best_epochs"] == r["best_epochs"] and b["eval_augment"] == r["eval_augment"]
             assert (b["paper_xsub"], b["paper_xview"]) == paper[r["row"]]
         md = (done.out / f"{name}.md").read_text()
         for r in rows:
             line = next(x for x in md.splitlines() if x.startswith(f"| {r['setting']} |"))
             xsub, xview = paper[r["row"]]
-            assert f"| {r['top1_last']:.1f} |" in line and line.endswith(f"| {xsub} | {xview} |")
+            assert f"| 1 | {r['top1_last']:.1f} | {r['top1_best']:.1f} |" in line
+            if xsub is None:
+                assert line.endswith("| not in the paper | not in the paper |")
+            else:
+                assert line.endswith(f"| {xsub} | {xview} |")
         assert "supplementary" in md
         assert (done.out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -208,7 +236,7 @@ def test_plot_table_bars_ours_and_the_paper():
 
 def test_rerun_reads_finished_rows_back(done, data, no_training):
     before = result_mtimes(done.out)
-    assert len(before) == 8
+    assert len(before) == 9
     assert A.run_table_a(data, done.out, **SETTINGS) == done.a
     assert A.run_table_b(data, done.out, **SETTINGS) == done.b
     assert result_mtimes(done.out) == before
@@ -217,15 +245,15 @@ def test_rerun_reads_finished_rows_back(done, data, no_training):
 def test_rerun_with_other_settings_is_refused(done, data, no_training):
     with pytest.raises(GLTError, match=r"other settings \(eval\.epochs: 3 -> 4\)"):
         A.run_table_a(data, done.out, **{**SETTINGS, "eval_epochs": 4})
-    with pytest.raises(GLTError, match=r"pretrain\.seed: 0 -> 1"):
-        A.run_table_b(data, done.out, **{**SETTINGS, "seed": 1})
+    with pytest.raises(GLTError, match=r"pretrain\.batch_size: 12 -> 6"):
+        A.run_table_b(data, done.out, **{**SETTINGS, "batch_size": 6})
 
 
 def test_interrupted_row_continues_without_pretraining_again(done, data, tmp_path, monkeypatch):
     out = shutil.copytree(done.out, tmp_path / "moved")  # also: a row folder may move
-    shutil.rmtree(out / "table_a" / "natural" / "eval")  # stopped after its pretraining
+    shutil.rmtree(out / "table_a" / "natural" / "seed0" / "eval")  # stopped after pretraining
     (out / "table_b" / "corrupt00").rename(out / "corrupt00")  # no twin to copy from
-    checkpoint = out / "table_a" / "natural" / "run" / "checkpoint.pt"
+    checkpoint = out / "table_a" / "natural" / "seed0" / "run" / "checkpoint.pt"
     stamp = checkpoint.stat().st_mtime_ns
     before = result_mtimes(out)
     resumed = []
@@ -237,7 +265,7 @@ def test_interrupted_row_continues_without_pretraining_again(done, data, tmp_pat
 
     monkeypatch.setattr(A, "pretrain", spy)
     rows = A.run_table_a(data, out, **SETTINGS)
-    assert resumed == [(out / "table_a" / "natural" / "run", True)]
+    assert resumed == [(out / "table_a" / "natural" / "seed0" / "run", True)]
     assert checkpoint.stat().st_mtime_ns == stamp  # finished run: nothing trained again
     assert len(load_metrics(checkpoint.parent)) == 1
     assert [r["row"] for r in rows] == list(PAPER_A)
@@ -252,6 +280,205 @@ def test_subset_of_rows_and_unknown_names(data, tmp_path, no_training):
     with pytest.raises(GLTError, match="resample"):  # 300 frames but a 100-frame model
         A.run_table_a(data, tmp_path, **{**SETTINGS, "model": {"num_frames": 100}})
     assert not any(tmp_path.iterdir())  # nothing written before the settings are checked
+
+
+# --- seeds ----------------------------------------------------------------------------------------
+
+
+class Interrupted(Exception):
+    """Stands for a run stopped from outside (Ctrl-C, a lost machine)."""
+
+
+@pytest.fixture(scope="module")
+def seeded(done, data, tmp_path_factory):
+    """Seeds 0 and 1 of two Table A rows and of Table B's 0 % row, on top of the single-seed
+    tables (whose seed-0 runs are read back): interrupted once in the linear evaluation of the
+    first seed-1 run, then run again to the end."""
+    out = shutil.copytree(done.out, tmp_path_factory.mktemp("seeded") / "out")
+    rows = ["resample52", "natural"]
+    real_pretrain, real_eval = A.pretrain, A.linear_eval
+    pretrained, evaluated = [], []
+
+    def stop(encoder, dataset, **kw):
+        raise Interrupted
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(A, "linear_eval", stop)
+        with pytest.raises(Interrupted):
+            A.run_table_a(data, out, rows=rows, seeds=2, **SETTINGS)
+    checkpoint = A.seed_dir(out, "a", "resample52", 1) / "run" / "checkpoint.pt"
+    stopped = SimpleNamespace(
+        table=read_table(out / "table_a.csv"),
+        checkpoint=checkpoint,
+        stamp=checkpoint.stat().st_mtime_ns,
+    )
+    before = result_mtimes(out)
+
+    def spy_pretrain(data_dir, run_dir, preset, **kw):
+        pretrained.append(Path(run_dir))
+        return real_pretrain(data_dir, run_dir, preset, **kw)
+
+    def spy_eval(encoder, dataset, **kw):
+        evaluated.append(kw["seed"])
+        return real_eval(encoder, dataset, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(A, "pretrain", spy_pretrain)
+        mp.setattr(A, "linear_eval", spy_eval)
+        rows_a = A.run_table_a(data, out, rows=rows, seeds=2, **SETTINGS)
+        rows_b = A.run_table_b(data, out, rows=["corrupt00"], seeds=[0, 1], **SETTINGS)
+    return SimpleNamespace(
+        out=out, a=rows_a, b=rows_b, stopped=stopped, before=before,
+        pretrained=pretrained, evaluated=evaluated,
+    )  # fmt: skip
+
+
+def test_each_seed_is_its_own_run(seeded):
+    for row in ("resample52", "natural"):
+        for seed in (0, 1):
+            folder = A.seed_dir(seeded.out, "a", row, seed)
+            assert load_config(folder / "run").seed == seed
+            assert (folder / "eval" / "result.json").is_file()
+            saved = json.loads((folder / "ablation.json").read_text())["settings"]
+            assert saved["pretrain"]["seed"] == saved["eval"]["seed"] == seed
+    runs = read_table(seeded.out / "table_a_seeds.csv")
+    pairs = [(r["row"], r["seed"]) for r in runs]
+    assert pairs == [
+        ("resample52", 0), ("resample52", 1), ("resample150", 0), ("resample300", 0),
+        ("natural", 0), ("natural", 1),
+    ]  # fmt: skip
+    assert len({r["run_dir"] for r in runs}) == len(runs)
+
+
+def test_interrupted_seeds_continue_run_by_run(seeded):
+    # After the interruption: the table of what was done (seed 0 only), nothing of seed 1 but
+    # the pretraining that had finished.
+    assert [(r["row"], r["seeds"]) for r in seeded.stopped.table] == [
+        ("resample52", 1), ("resample150", 1), ("resample300", 1), ("natural", 1),
+    ]  # fmt: skip
+    assert all(p.parent.parent.name == "seed0" for p in seeded.before)
+    # Then: seed 0 read back, the stopped run's pretraining resumed (finished: not trained
+    # again) and evaluated, the last run pretrained and evaluated.
+    out = seeded.out
+    assert seeded.pretrained == [
+        A.seed_dir(out, "a", "resample52", 1) / "run",
+        A.seed_dir(out, "a", "natural", 1) / "run",
+    ]
+    assert seeded.evaluated == [1, 1]
+    assert seeded.stopped.checkpoint.stat().st_mtime_ns == seeded.stopped.stamp
+    assert len(load_metrics(seeded.stopped.checkpoint.parent)) == 1
+    assert all(seeded.before[p] == p.stat().st_mtime_ns for p in seeded.before)
+
+
+def test_zero_percent_row_reuses_natural_speed_per_seed(seeded):
+    zero, *others = seeded.b  # the other rows: their seed 0 only
+    assert (zero["row"], zero["seeds"], zero["reused_from"]) == ("corrupt00", 2, "table_a/natural")
+    assert [r["seeds"] for r in others] == [1, 1, 1, 1]
+    for seed in (0, 1):
+        record = json.loads(
+            (A.seed_dir(seeded.out, "b", "corrupt00", seed) / "ablation.json").read_text()
+        )
+        assert record["reused_from"] == f"table_a/natural/seed{seed}"
+    natural = next(r for r in seeded.a if r["row"] == "natural")
+    assert seeded.b[0]["top1_last"] == natural["top1_last"]
+
+
+def test_seeded_table_is_the_mean_and_spread_of_its_runs(seeded):
+    runs = read_table(seeded.out / "table_a_seeds.csv")
+    back = read_table(seeded.out / "table_a.csv")
+    assert [r["row"] for r in back] == list(PAPER_A)
+    for row in back:
+        mine = [r for r in runs if r["row"] == row["row"]]
+        last = [r["top1_last"] for r in mine]
+        assert row["seeds"] == len(mine) and row["seed_list"] == " ".join(
+            str(r["seed"]) for r in mine
+        )
+        assert row["top1_last"] == pytest.approx(np.mean(last))
+        assert (row["top1_last_min"], row["top1_last_max"]) == (min(last), max(last))
+        if len(mine) > 1:
+            assert row["top1_last_std"] == pytest.approx(np.std(last, ddof=1))
+    md = (seeded.out / "table_a.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| Natural speed"))
+    assert line.startswith("| Natural speed with attention mask | 2 | ")
+    assert " ± " in line and line.count("[") == 2
+
+
+def test_seed_choices():
+    assert A.seed_list(3) == [0, 1, 2] and A.seed_list([4, 2]) == [4, 2]
+    for bad in (0, [1, 1], [-1]):
+        with pytest.raises(GLTError, match="--seeds"):
+            A.seed_list(bad)
+
+
+def runs_of(row: str, top1: Sequence[float], **extra) -> list[dict]:
+    """Handmade runs (RUN_COLUMNS) of one row, seeds 0.., best = last + 1."""
+    return [
+        {**dict.fromkeys(RUN_COLUMNS), "table": "A", "row": row, "setting": row.title(),
+         "resample": 0, "corrupt": 0.0, "seed": seed, "top1_last": t, "top1_best": t + 1,
+         "best_epoch": 2, "paper_xsub": 76.3, "paper_xview": 83.8, "data": "toy",
+         "preset": "tiny", "pretrain_epochs": 1, "eval_epochs": 3, "eval_augment": True,
+         "pretrain_seconds": 10.0 * (seed + 1), **extra}
+        for seed, t in enumerate(top1)
+    ]  # fmt: skip
+
+
+def test_aggregate_seeds_arithmetic():
+    runs = runs_of("natural", [70.0, 72.0, 77.0]) + runs_of("alone", [50.0], paper_xsub=None)
+    runs[1]["reused_from"] = runs[2]["reused_from"] = "table_a/natural"
+    natural, alone = aggregate_seeds(runs)
+    assert natural["seeds"] == 3 and natural["seed_list"] == "0 1 2"
+    assert natural["top1_last"] == pytest.approx(73.0)
+    assert natural["top1_last_std"] == pytest.approx(13**0.5)  # deviations -3, -1, 4; n - 1 = 2
+    assert (natural["top1_last_min"], natural["top1_last_max"]) == (70.0, 77.0)
+    assert natural["top1_best"] == pytest.approx(74.0)
+    assert natural["top1_best_std"] == pytest.approx(13**0.5)
+    assert natural["pretrain_seconds"] == pytest.approx(20.0) and natural["best_epochs"] == "2 2 2"
+    assert natural["reused_from"] == "table_a/natural" and natural["top5_last"] is None
+    assert alone["seeds"] == 1 and alone["top1_last_std"] is None and alone["top1_last"] == 50.0
+    assert list(natural) == list(TABLE_COLUMNS)
+
+
+def test_write_table_files(tmp_path):
+    runs = runs_of("natural", [70.0, 72.0, 77.0]) + runs_of(
+        "resample52", [60.0], paper_xsub=None, paper_xview=None
+    )
+    paths = write_table(runs, tmp_path / "table_a", title="Table A", xlabel="input", source="paper")
+    assert [p.name for p in paths] == [
+        "table_a.csv",
+        "table_a.md",
+        "table_a.png",
+        "table_a_seeds.csv",
+    ]
+    with open(paths[0]) as f:
+        header = f.readline().strip().split(",")
+    assert header == list(TABLE_COLUMNS)
+    back = read_table(paths[0])
+    assert [(r["row"], r["seeds"]) for r in back] == [("natural", 3), ("resample52", 1)]
+    assert back[0]["top1_last_std"] == pytest.approx(13**0.5) and back[1]["paper_xsub"] is None
+    assert [r["seed"] for r in read_table(paths[3])] == [0, 1, 2, 0]
+    md = paths[1].read_text().splitlines()
+    assert "| Natural | 3 | 73.0 ± 3.6 [70.0, 77.0] | 74.0 ± 3.6 [71.0, 78.0] | 76.3 | 83.8 |" in md
+    assert "| Resample52 | 1 | 60.0 | 61.0 | not in the paper | not in the paper |" in md
+    assert md[-1] == "Not in the paper: Resample52 (our addition)."
+    assert paths[2].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_table_error_bars_span_the_seeds():
+    rows = aggregate_seeds(
+        runs_of("natural", [70.0, 72.0, 77.0]) + runs_of("r52", [60.0], paper_xsub=None)
+    )
+    fig = viz.plot_table(rows)
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    last = bars[0]  # ours, last epoch: bars at the means, error bars min to max
+    assert [p.get_height() for p in last.patches] == [73.0, 60.0]
+    segments = last.errorbar.lines[2][0].get_segments()
+    assert [tuple(s[:, 1]) for s in segments] == [(70.0, 77.0), (60.0, 60.0)]
+    paper_xsub = bars[2]
+    assert np.isnan(paper_xsub.patches[1].get_height())  # no published number, no bar
+    assert "3 seeds" in ax.get_xticklabels()[0].get_text()
+    assert "min to max" in ax.get_legend().get_texts()[0].get_text()
+    plt.close(fig)
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -270,6 +497,45 @@ def test_cli_errors_are_reported(data, tmp_path, capsys):
     assert main(argv) == 2
     assert "unknown row(s) ['bogus']" in capsys.readouterr().err
     assert main(["ablate", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_cli_nwucla_preset_seeds_and_the_authors_protocol(data, tmp_path, capsys):
+    """--preset nwucla end to end with two seeds: the resampled row's linear evaluation is the
+    authors' protocol (train-mode encoder, re-encoded every epoch), without augmentation."""
+    out = tmp_path / "out"
+    argv = ["ablate", "--data", str(data), "--out", str(out), "--preset", "nwucla"]
+    argv += ["--rows", "resample52", "--seeds", "2", "--epochs", "1", "--batch-size", "12"]
+    argv += ["--eval-epochs", "2", "--eval-batch-size", "6", "--model", "depth=1"]
+    assert main(argv + ["--device", "cpu", "--quiet"]) == 0
+    assert "| Sampling (52 frames) | 2 | " in capsys.readouterr().out
+    for seed in (0, 1):
+        folder = A.seed_dir(out, "a", "resample52", seed)
+        assert load_config(folder / "run").preset == "nwucla"
+        result = json.loads((folder / "eval" / "result.json").read_text())["settings"]
+        assert result["encoder_mode"] == "train" and result["features"] == "re-encoded every epoch"
+        assert (result["augment"], result["drop_last"], result["seed"]) == ("none", True, seed)
+    assert read_table(out / "table_a.csv")[0]["seeds"] == 2
+
+
+def test_cli_seed_options(data, tmp_path, monkeypatch, capsys):
+    asked = []
+
+    def fake(table, data_dir, out, **kw):
+        asked.append(kw["seeds"] if kw["seeds"] is not None else kw["seed"])
+        return []
+
+    monkeypatch.setattr(A, "run_table", fake)
+    monkeypatch.setattr("glt.commands.ablate.table_markdown", lambda *a: "")
+    argv = ["ablate", "--data", str(data), "--out", str(tmp_path), "--table", "a"]
+    for extra, seeds in ((["--seeds", "3"], 3), (["--seeds", "0", "2"], [0, 2]), ([], 0)):
+        assert main(argv + extra) == 0
+        assert asked.pop() == seeds
+    with pytest.raises(SystemExit):  # one or the other
+        main(argv + ["--seed", "1", "--seeds", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ablate", "--help"])
+    assert "How long a full NW-UCLA run takes" in capsys.readouterr().out
 
 
 # --- the resampled view ---------------------------------------------------------------------------

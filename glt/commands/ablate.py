@@ -24,6 +24,7 @@ def register(subparsers) -> None:
         "ablate",
         help="the supplementary's Tables A and B (pretraining + linear evaluation per row)",
         description=ablations.__doc__.split("\n\n")[0],
+        epilog=next(p for p in ablations.__doc__.split("\n\n") if p.startswith("How long")),
     )
     p.add_argument("--data", required=True, type=Path, metavar="DATA_DIR",
                    help="prepared benchmark folder, e.g. datasets/ntu60/xsub")
@@ -33,11 +34,17 @@ def register(subparsers) -> None:
     p.add_argument("--rows", nargs="+", metavar="ROW",
                    help="run only these rows: " + ", ".join(k for t in TABLES.values() for k in t.keys))
     p.add_argument("--preset", choices=sorted(PRETRAIN_PRESETS), default="tiny",
-                   help="model, pretraining and evaluation sizes (default tiny; paper on a GPU)")
+                   help="model, pretraining and evaluation sizes (default tiny; nwucla for "
+                   "NW-UCLA on a CPU; paper on a GPU)")
     p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model setting, e.g. --model depth=1")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="pretraining and evaluation seed (default 0)")
+    s = p.add_mutually_exclusive_group()
+    s.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="one pretraining and evaluation seed for every row (default 0)")
+    s.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                   help="run every row with several seeds: one number n for seeds 0..n-1 "
+                   "(--seeds 3), several for those seeds (--seeds 0 1 2); the table gives the "
+                   "mean and spread over them")
     g = p.add_argument_group("pretraining (defaults: the preset's)")
     g.add_argument("--epochs", type=int, metavar="N", help=_pretraining("epochs"))
     g.add_argument("--batch-size", type=int, metavar="N", help=_pretraining("batch_size"))
@@ -47,12 +54,19 @@ def register(subparsers) -> None:
     g.add_argument("--eval-batch-size", type=int, metavar="N", help=_evaluation("batch_size"))
     g.add_argument("--eval-augment", action=argparse.BooleanOptionalAction,
                    help="interpolation augmentation for the natural-speed rows "
-                   f"({_evaluation('augment')}; without, the train features are encoded once)")
+                   f"({_evaluation('augment')}; the sampling rows never have it)")
     r = p.add_argument_group("how it runs")
     r.add_argument("--device", help=DEVICE_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handle=handle)
 # fmt: on
+
+
+def _seeds(given: list[int] | None) -> int | list[int] | None:
+    """--seeds: one number is a count (0..n-1), several are the seeds."""
+    if given is None:
+        return None
+    return given[0] if len(given) == 1 else given
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -77,6 +91,7 @@ def handle(args: argparse.Namespace) -> int:
             eval_batch_size=args.eval_batch_size,
             eval_augment=args.eval_augment,
             seed=args.seed,
+            seeds=_seeds(args.seeds),
             model=parse_model_overrides(args.model),
             pretrain_options={"max_steps": args.max_steps},
             device=args.device,

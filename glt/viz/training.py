@@ -165,7 +165,9 @@ def plot_table(
 ) -> Figure:
     """A bar chart of an ablation table (`glt.ablations`): our top-1 (last and best epoch) next
     to the paper's, per row (rows with "setting", "top1_last", "top1_best", "paper_xsub",
-    "paper_xview", "benchmark", "table").
+    "paper_xview", "benchmark", "table"). Rows over several seeds (`glt.results.aggregate_seeds`)
+    show the mean, with the range over the seeds (top1_last_min / _max ...) as error bars and
+    the number of seeds under the row's name; a paper number that is None has no bar.
 
     The paper's bars are those of the rows' benchmark (xsub or xview) when the data is one of
     them, otherwise both.
@@ -174,16 +176,30 @@ def plot_table(
         raise ValueError("plot_table: no rows given")
     benchmark = rows[0].get("benchmark")
     paper = [benchmark] if benchmark in ("xsub", "xview") else ["xsub", "xview"]
-    series = [("ours, last epoch", "top1_last"), ("ours, best epoch", "top1_best")]
+    multi = any(r.get("seeds", 1) > 1 for r in rows)
+    over = ": mean, min to max over seeds" if multi else ""
+    series = [(f"ours, last epoch{over}", "top1_last"), (f"ours, best epoch{over}", "top1_best")]
     series += [(f"paper, NTU-60 {b}", f"paper_{b}") for b in paper]
     fig, ax = plt.subplots(figsize=(2.8 + 1.5 * len(rows), 3.6), layout="constrained")
     width = 0.8 / len(series)
     x = np.arange(len(rows))
     for i, (label, key) in enumerate(series):
-        values = [np.nan if r.get(key) is None else r[key] for r in rows]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    ax.set_xticks(x, [textwrap.fill(r["setting"], 16) for r in rows], fontsize=8)
+        values = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+        spread = None  # the range over seeds, for our bars
+        if key.startswith("top1"):
+            low = np.array([r.get(f"{key}_min", r[key]) for r in rows], dtype=float)
+            high = np.array([r.get(f"{key}_max", r[key]) for r in rows], dtype=float)
+            spread = [values - low, high - values]
+        bars = ax.bar(
+            x + (i - (len(series) - 1) / 2) * width, values, width, label=label,
+            yerr=spread, capsize=2, error_kw={"elinewidth": 0.8},
+        )  # fmt: skip
+        texts = ["" if np.isnan(v) else f"{v:.1f}" for v in values]
+        ax.bar_label(bars, texts, fontsize=7, padding=1)
+    names = [textwrap.fill(r["setting"], 16) for r in rows]
+    if multi:
+        names = [f"{n}\n({r['seeds']} seeds)" for n, r in zip(names, rows, strict=True)]
+    ax.set_xticks(x, names, fontsize=8)
     ax.set_xlabel(xlabel or "row")
     ax.set_ylabel("linear evaluation top-1 (%)")
     ax.set_ylim(0, 105)
