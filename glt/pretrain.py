@@ -41,6 +41,7 @@ from glt.data.augment import Augment, resample
 from glt.data.dataset import ClipDataset, LengthBucketSampler, collate_clips, derive_seed
 from glt.data.store import SkeletonPart, open_dataset
 from glt.device import autocast
+from glt.divergence import DivergenceGuard
 from glt.errors import GLTError
 from glt.layout import SkeletonLayout
 from glt.model import GLTConfig
@@ -404,6 +405,7 @@ class Trainer:
         )
         started = last_shown = time.perf_counter()
         lr = learning_rate(config, self.epoch, self.step)
+        guard = DivergenceGuard(("loss", *LOSS_TERMS, "grad_norm"), self._kept())
         for batch in self.loader:
             lr = learning_rate(config, self.epoch, self.step)
             for group in self.optimizer.param_groups:
@@ -412,7 +414,9 @@ class Trainer:
             sums += stats
             self.step += 1
             batches += 1
+            guard.update(stats, self.step)
             if config.log_every and (self.step % config.log_every == 0 or self.step == 1):
+                guard.check()  # every rank, at the same steps
                 values = distributed.all_reduce_sum(stats.clone()).tolist()  # every rank reduces
                 if self.log is not None:
                     epoch = self.epoch + (self.batch + batches) / max(per_epoch, 1)
@@ -429,6 +433,7 @@ class Trainer:
             if config.max_steps and self.step >= config.max_steps:
                 break
         bar.close()
+        guard.check()  # before anything of this epoch is saved
 
         sums = distributed.all_reduce_sum(sums)
         samples = int(distributed.all_reduce_sum(torch.tensor([samples], device=device)))
@@ -454,6 +459,12 @@ class Trainer:
         else:
             self.epoch, self.batch = self.epoch + 1, 0
         return row
+
+    def _kept(self) -> str:
+        """What a run stopped now keeps: its checkpoint as of the start of this epoch."""
+        if not self.step:
+            return "no checkpoint was written"
+        return f"the last checkpoint (step {self.step}) is kept"
 
     def save(self, row: dict) -> None:
         """After an epoch (or a stop part-way through one): the checkpoint, with every rank's

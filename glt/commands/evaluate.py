@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from glt.commands.common import DEVICE_HELP
-from glt.config import FinetuneConfig, LinearConfig
+from glt.config import FinetuneConfig, LinearConfig, check_fraction, check_knn, check_settings
 from glt.data.store import PreparedDataset, open_dataset
 from glt.errors import GLTError
 from glt.evaluate import (
@@ -48,6 +48,7 @@ class Verb:
     encoder: str = "choose"  # "choose": --run or --random-init; "run": --run; "classifier"
     training: type[LinearConfig] | None = None  # the settings its training flags set
     flags: Callable[[argparse.ArgumentParser], None] | None = None  # flags of its own
+    check: Callable[[argparse.Namespace], None] | None = None  # checks its own flags' values
     description: str | None = None
 
 
@@ -107,6 +108,7 @@ VERBS: dict[str, Verb] = {
         ),
         lambda args: "knn",
         flags=_knn_flags,
+        check=lambda args: check_knn(args.k, args.temperature),
     ),
     "semi": Verb(
         "semi-supervised: a labelled fraction of the train clips",
@@ -114,6 +116,7 @@ VERBS: dict[str, Verb] = {
         lambda args: f"semi-{args.mode}-{100 * args.fraction:g}pct",
         training=FinetuneConfig,
         flags=_semi_flags,
+        check=lambda args: check_fraction(args.fraction),
     ),
     "finetune": Verb(
         "fine-tune the encoder with a linear head",
@@ -210,8 +213,24 @@ def _add_training(p: argparse.ArgumentParser, config: type[LinearConfig]) -> Non
                        help="test every N epochs (and the last)")  # fmt: skip
 
 
+def _check_flags(args: argparse.Namespace, verb: Verb) -> None:
+    """Every numeric flag, before any data is read: each bad value is named."""
+    runtime = {"seed": args.seed, "feature_batch_size": args.feature_batch_size,
+               "workers": args.workers}  # fmt: skip
+    check_settings("evaluation", runtime, (
+        ("seed", args.seed >= 0, "must be >= 0"),
+        ("feature_batch_size", args.feature_batch_size >= 1, "must be at least 1"),
+        ("workers", args.workers >= 0, "must be >= 0"),
+    ))  # fmt: skip
+    if verb.training is not None:
+        _settings(verb.training, args)  # the config checks its fields when made
+    if verb.check is not None:
+        verb.check(args)
+
+
 def handle(args: argparse.Namespace) -> int:
     verb = VERBS[args.command]
+    _check_flags(args, verb)
     dataset = open_dataset(args.data)
     encoder, run = _encoder(args, dataset, verb)
     result = verb.evaluate(args, dataset, encoder)
