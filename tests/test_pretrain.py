@@ -361,7 +361,9 @@ def _diverge_at(monkeypatch, step: int) -> None:
     monkeypatch.setattr(glt.pretrain, "mpdp_loss_terms", terms)
 
 
-def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(data, tmp_path, monkeypatch, capsys):
+def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(
+    data, tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "run"
     argv = ["pretrain", "--data", str(data), "--out", str(out), "--quiet", "--epochs", "1"]
     argv += ["--batch-size", "8", "--workers", "0", "--log-every", "0"]
