@@ -288,9 +288,9 @@ def open_train_part(
         )
     try:
         dataset = open_dataset(path)
-        part = dataset.part("train")
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        raise GLTError(str(e).strip("'\"")) from e
+    except FileNotFoundError as e:
+        raise GLTError(str(e)) from e
+    part = dataset.part("train")
     if model is not None:
         model.check_layout(dataset.layout, str(path))
     return dataset.layout, part

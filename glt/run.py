@@ -50,7 +50,11 @@ def load_config(run_dir: str | os.PathLike) -> PretrainConfig:
     """The configuration of the run in `run_dir` (its config.json)."""
     if not is_run(run_dir):
         raise GLTError(f"{run_dir} is not a pretraining run (no {_CONFIG})")
-    return PretrainConfig.from_dict(json.loads((Path(run_dir) / _CONFIG).read_text()))
+    path = Path(run_dir) / _CONFIG
+    try:
+        return PretrainConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, AttributeError, GLTError) as e:  # bad JSON, fields or values
+        raise GLTError(f"{path}: not a pretraining configuration ({e})") from None
 
 
 def save_config(run_dir: str | os.PathLike, config: PretrainConfig) -> None:

@@ -484,3 +484,38 @@ def test_library_protocols_check_their_settings_first(toy):
         E.semi_supervised(tiny_encoder(), toy, 1.5, "linear")
     with pytest.raises(GLTError, match="temperature=-1.0 must be positive"):
         E.knn_eval(tiny_encoder(), toy, temperature=-1.0)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGED_FILES = {
+    "truncated": (_truncate, "truncated, damaged or not a torch file"),
+    "foreign objects": (
+        lambda p: torch.save(SimpleNamespace(weights=torch.ones(2)), p),
+        "not a file of tensors and plain values (glt never unpickles others)",
+    ),
+    "not a dict": (lambda p: torch.save([torch.ones(2)], p), "is not a glt"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_FILES))
+def test_damaged_classifier_and_checkpoint_are_one_line(toy, run_dir, tmp_path, capsys, damage):
+    damage_it, message = DAMAGED_FILES[damage]
+    clf = tmp_path / "clf"
+    args = ["--data", toy.root, "--random-init", "--epochs", 1, "--no-augment", "--out", clf]
+    assert run_cli("linear", *args) == 0
+    capsys.readouterr()
+    damage_it(clf / "classifier.pt")
+    assert run_cli("test", "--classifier", clf, "--data", toy.root, "--out", tmp_path / "t") == 2
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    damage_it(run / "checkpoint.pt")
+    assert run_cli("linear", "--run", run, "--data", toy.root, "--out", tmp_path / "l") == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2
+    for name, err in zip(("classifier.pt", "checkpoint.pt"), errors, strict=True):
+        assert name in err and message in err, err
+        assert "weights_only" not in err
+    assert not (tmp_path / "t").exists() and not (tmp_path / "l").exists()

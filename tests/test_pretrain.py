@@ -387,3 +387,16 @@ def test_divergence_is_caught_at_a_logged_step(data, tmp_path, monkeypatch):
     with pytest.raises(GLTError, match="diverged at step 1: .*no checkpoint was written"):
         pretrain(data, tmp_path / "run", "tiny", model=SMALL, epochs=2, log_every=1, **RUN)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("content", ["{garbage", "[1, 2]", '{"model": {}, "lr": "fast"}'])
+def test_a_damaged_config_is_one_line_naming_it(data, tmp_path, capsys, content):
+    out = tmp_path / "run"
+    pretrain(data, out, "tiny", model=SMALL, epochs=1, max_steps=1, **RUN)
+    (out / "config.json").write_text(content)
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(["pretrain", "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'config.json'}: not a pretraining configuration" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert (out / "checkpoint.pt").read_bytes() == before
