@@ -23,9 +23,11 @@ gradient is the gradient of the loss over the whole batch, as the authors' DataP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from glt import distributed, run
+from glt.atomic import remove_temporaries
 from glt.checkpoint import rng_state, set_rng_state
 from glt.config import RUNTIME_FIELDS, PretrainConfig
 from glt.data.augment import Augment, resample
@@ -44,6 +47,7 @@ from glt.device import autocast
 from glt.divergence import DivergenceGuard
 from glt.errors import GLTError
 from glt.layout import SkeletonLayout
+from glt.lock import FolderLock
 from glt.model import GLTConfig
 from glt.mpdp import LOSS_TERMS, PretrainModel, combine_terms, mpdp_loss_terms
 from glt.targets import displacement_targets
@@ -222,11 +226,31 @@ def pretrain(
     options = {k: v for k, v in options.items() if v is not None}
     ctx = distributed.setup(options.get("device"))
     try:
-        config = resolve_config(out_dir, data_dir, preset, model, options, resume)
-        distributed.barrier()  # every rank has read out_dir before rank 0 writes to it
-        return _train(config, out_dir, ctx, progress)
+        with _run_lock(out_dir, ctx):
+            config = resolve_config(out_dir, data_dir, preset, model, options, resume)
+            distributed.barrier()  # every rank has read out_dir before rank 0 writes to it
+            return _train(config, out_dir, ctx, progress)
     finally:
         distributed.teardown()
+
+
+@contextlib.contextmanager
+def _run_lock(out_dir: Path, ctx: distributed.Context) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock (`glt.lock`) while the run lasts and removes what a
+    killed run left; every rank stops when another process holds it."""
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if ctx.is_main:
+            try:
+                stack.enter_context(FolderLock(out_dir))
+            except GLTError as e:
+                refused = str(e)
+            else:
+                remove_temporaries(out_dir)
+        refused = next(filter(None, distributed.all_gather(refused)), None)
+        if refused is not None:
+            raise GLTError(refused)
+        yield
 
 
 def resolve_config(
@@ -270,6 +294,10 @@ def resolve_config(
         open_train_part(config.data, config.model)  # fails early if the data moved
         return config
     if data_dir is None:
+        if resume:
+            raise GLTError(
+                f"{out_dir} holds no pretraining run to resume; give --data to start one"
+            )
         raise GLTError("--data is required to start a pretraining run")
     layout, _ = open_train_part(data_dir)
     return PretrainConfig.from_preset(

@@ -142,6 +142,8 @@ def test_clear_errors(data, tmp_path, capsys):
         pretrain(tmp_path, tmp_path / "run", **RUN)
     with pytest.raises(GLTError, match="--data is required"):
         pretrain(None, tmp_path / "run", **RUN)
+    with pytest.raises(GLTError, match="holds no pretraining run to resume; give --data"):
+        pretrain(None, tmp_path / "run", resume=True, **RUN)
     with pytest.raises(GLTError, match="unknown pretraining options"):
         pretrain(data, tmp_path / "run", epoch=3, **RUN)
     with pytest.raises(GLTError, match="corrupt"):
