@@ -65,6 +65,15 @@ def test_raw_clips_are_preprocessed(tmp_path):
         (dict(sequences=_clips(joints=20)), "expected \\(T, 2, 25, 3\\)"),
         (dict(sequences=_clips()[:3] + [np.full((2, 2, 25, 3), np.nan)]), "NaN"),
         (dict(sequences=_clips()[:3] + [np.zeros((0, 2, 25, 3))]), "no valid frame"),
+        (dict(max_frames=-5), "max_frames=-5 must be at least 1"),
+        (dict(max_frames=0), "max_frames=0 must be at least 1"),
+        (
+            dict(labels=[0, 1.7, 0, 1]),
+            r"clip 1 \(clip00001\) has label 1.7; labels must be integer",
+        ),
+        (dict(labels=[0, 1, float("nan"), 1]), r"clip 2 \(clip00002\) has label nan"),
+        (dict(labels=["a", "b", "a", "b"]), r"clip 0 \(clip00000\) has label 'a'"),
+        (dict(names=["a", "b", "a", "b"]), r"names must be unique; repeated: \['a', 'b'\]"),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path, change, message):

@@ -22,6 +22,7 @@ import os
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,13 +262,18 @@ def write_dataset(
     names = [f"clip{i:05d}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
         raise DataError(f"write_dataset: {n} sequences but {len(names)} names")
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DataError(f"write_dataset: clip names must be unique; repeated: {repeated[:5]}")
+    if max_frames < 1:
+        raise DataError(f"write_dataset: max_frames={max_frames} must be at least 1")
     info = {k: np.asarray(v, dtype=np.int64) for k, v in (info or {}).items()}
     for k, v in info.items():
         if v.shape != (n,):
             raise DataError(f"write_dataset: info[{k!r}] has {v.shape} values, expected ({n},)")
         if k in ("offsets", "labels", "names"):
             raise DataError(f"write_dataset: info field {k!r} is reserved")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = _class_indices(labels, names)
     if labels.min() < 0:
         raise DataError("write_dataset: labels must be 0-based class indices")
     unknown = sorted(set(splits) - set(PARTS))
@@ -341,3 +347,22 @@ def write_dataset(
             )
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
+
+
+def _class_indices(labels: Sequence, names: list[str]) -> np.ndarray:
+    """`labels` as int64, refusing what is not an integer (a float 1.7 is not class 1, NaN is no
+    class): the error names the first such clip."""
+    values = np.asarray(labels)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+    else:
+        bad = np.ones(len(values), dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"write_dataset: clip {i} ({names[i]}) has label {values[i].item()!r}; labels must be "
+            "integer class indices"
+        )
+    return values.astype(np.int64)
