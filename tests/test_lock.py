@@ -138,3 +138,29 @@ def test_files_and_folders_follow_the_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "file").stat().st_mode) == 0o640
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o750
+
+
+def test_ctrl_c_during_pretraining_keeps_the_checkpoint_and_frees_the_folder(
+    tmp_path, monkeypatch, capsys
+):
+    import glt.pretrain
+
+    data = write_random_walks(tmp_path / "data")
+    out = tmp_path / "run"
+    pretrain(data, out, "tiny", model=SMALL, epochs=1, **RUN)
+    before = (out / "checkpoint.pt").read_bytes()
+    real, calls = glt.pretrain.train_step, [0]
+
+    def interrupted(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(glt.pretrain, "train_step", interrupted)
+    assert main(["pretrain", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # no lock file left
+    monkeypatch.undo()
+    assert main(["pretrain", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
