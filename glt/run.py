@@ -105,7 +105,8 @@ def _kind(row: dict) -> str:
 
 
 def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list[dict]:
-    """The rows of the run's metrics.jsonl ([] if none); a torn last line is ignored.
+    """The rows of the run's metrics.jsonl ([] if none); a torn last line (a kill while writing
+    it) is ignored, a damaged line before it is a GLTError.
 
     kind: "epoch" (default) the per-epoch rows, "step" the rows logged every `log_every` steps,
     None all rows in file order. Rows without a "kind" (older runs) are epoch rows.
@@ -116,11 +117,13 @@ def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            break
+            if number < len(lines):  # not a write cut short by a kill: the file was damaged
+                raise GLTError(f"{path}, line {number}: not a metrics row") from None
     return rows if kind is None else [row for row in rows if _kind(row) == kind]
 
 

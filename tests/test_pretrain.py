@@ -402,3 +402,13 @@ def test_a_damaged_config_is_one_line_naming_it(data, tmp_path, capsys, content)
     assert f"{out / 'config.json'}: not a pretraining configuration" in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_metrics_torn_at_the_end_are_read_damaged_in_the_middle_refused(tmp_path):
+    rows = [{"kind": "epoch", "epoch": e, "step": e, "loss": 1.0} for e in (1, 2)]
+    lines = [json.dumps(r) for r in rows]
+    (tmp_path / "metrics.jsonl").write_text("\n".join([*lines, '{"kind": "ep']))
+    assert load_metrics(tmp_path) == rows  # the last line of a killed run is dropped
+    (tmp_path / "metrics.jsonl").write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
+    with pytest.raises(GLTError, match=r"metrics.jsonl, line 2: not a metrics row"):
+        load_metrics(tmp_path)
