@@ -12,6 +12,7 @@ import sys
 import pytest
 from test_pretrain import RUN, SMALL, write_random_walks
 
+from glt import checkpoint
 from glt.atomic import atomic_write, staging_dir
 from glt.commands import main
 from glt.errors import GLTError
@@ -164,3 +165,31 @@ def test_ctrl_c_during_pretraining_keeps_the_checkpoint_and_frees_the_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # no lock file left
     monkeypatch.undo()
     assert main(["pretrain", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 0
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys, torch
+from glt.pretrain import pretrain
+save = torch.save
+def killed(state, f, *args, **kwargs):
+    if state["epoch"] == 2:  # the second checkpoint: half written, then the process dies
+        f.write(b"half a checkpoint"); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    save(state, f, *args, **kwargs)
+torch.save = killed
+pretrain(sys.argv[1], sys.argv[2], "tiny", model={"depth": 1, "num_frames": 40}, epochs=2,
+         batch_size=8, workers=0, progress=False)
+"""
+
+
+def test_a_kill_while_saving_keeps_the_checkpoint_and_the_next_run_cleans_up(tmp_path):
+    data = write_random_walks(tmp_path / "data")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-c", KILLED_WHILE_SAVING, str(data), str(out)]
+    assert subprocess.run(argv, env=env).returncode == -signal.SIGKILL
+    assert checkpoint.load_checkpoint(out / "checkpoint.pt")["epoch"] == 1  # the previous one
+    assert len(list(out.glob(".checkpoint.pt.*.tmp"))) == 1
+    assert (tmp_path / ".run.lock").exists()  # stale: its owner is dead
+    assert main(["pretrain", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert checkpoint.load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
+    assert not list(out.glob(".*.tmp")) and not (tmp_path / ".run.lock").exists()
