@@ -22,7 +22,8 @@ class FolderLock:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
-        self.path = self.folder.parent / f".{self.folder.name}.lock"
+        absolute = Path(os.path.abspath(folder))  # "." and "run/.." have a name and a parent
+        self.path = absolute.parent / f".{absolute.name}.lock"
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:

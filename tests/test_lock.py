@@ -193,3 +193,12 @@ def test_a_kill_while_saving_keeps_the_checkpoint_and_the_next_run_cleans_up(tmp
     assert main(["pretrain", "--out", str(out), "--resume", "--quiet"]) == 0
     assert checkpoint.load_checkpoint(out / "checkpoint.pt")["epoch"] == 2
     assert not list(out.glob(".*.tmp")) and not (tmp_path / ".run.lock").exists()
+
+
+def test_the_lock_of_the_current_folder_is_beside_it(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    with FolderLock("."):
+        assert (tmp_path / ".here.lock").is_file()
+        with pytest.raises(GLTError, match="in use"), FolderLock("../here"):
+            pass
