@@ -58,7 +58,9 @@ class staging_dir:
     """Context manager: a temporary folder beside `target`, renamed to `target` on success.
 
     On an exception the temporary folder is removed and `target` is left as it was. An existing
-    `target` is replaced only with `overwrite=True` (FileExistsError otherwise).
+    `target` is replaced only with `overwrite=True` (FileExistsError otherwise). `target` is
+    locked from start to end (`glt.lock.FolderLock`), and the temporary folders of killed runs
+    beside it are removed at the start.
     """
 
     def __init__(self, target: str | os.PathLike, overwrite: bool = False):
