@@ -16,6 +16,7 @@ a run killed while saving leaves the previous checkpoint intact and no partial f
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -92,12 +93,29 @@ def save_checkpoint(
     return Path(path)
 
 
+_KEYS = ("model", "optimizer", "rng", "epoch", "batch", "step", "config")
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by `save_checkpoint` (tensors and primitives only)."""
     path = Path(path)
     if not path.is_file():
         raise GLTError(f"no checkpoint at {path}")
+    state = load_plain(path, "checkpoint", map_location)
+    missing = [k for k in _KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise GLTError(f"{path} is not a glt checkpoint (no {', '.join(missing)})")
+    return state
+
+
+def load_plain(path: Path, what: str, map_location: str | torch.device = "cpu"):
+    """A file saved with `torch.save` holding only tensors and plain values, read with
+    `weights_only=True`: nothing in it can run code. A damaged or foreign file is a GLTError
+    naming it (instead of torch's own advice, which is to unpickle it anyway)."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # a truncated or foreign file
-        raise GLTError(f"{path} is not a readable checkpoint: {e}") from e
+    except pickle.UnpicklingError:
+        reason = "it is not a file of tensors and plain values (glt never unpickles others)"
+    except (RuntimeError, OSError, EOFError, ValueError):
+        reason = "truncated, damaged or not a torch file"
+    raise GLTError(f"{path} is not a readable {what}: {reason}")

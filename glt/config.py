@@ -13,7 +13,8 @@ setting when it is made (`rules`: one line per field, naming it). The presets `p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 from glt.errors import GLTError
@@ -59,11 +60,25 @@ RUNTIME_FIELDS = (
 Rules = Iterable[tuple[str, bool, str]]  # (field, whether its value is allowed, what it must be)
 
 
-def _check(what: str, config, rules: Rules) -> None:
-    """Raise GLTError naming every field of `config` whose rule fails."""
-    problems = [f"{name}={getattr(config, name)} {rule}" for name, ok, rule in rules if not ok]
+def check_settings(what: str, values: Mapping[str, object], rules: Rules) -> None:
+    """Raise GLTError naming every setting in `values` that is a NaN or infinite float, or
+    whose rule fails (a NaN passes no comparison, an infinity passes `> 0`: both are caught)."""
+    infinite = {
+        name for name, value in values.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    }  # fmt: skip
+    problems = [f"{name}={values[name]} must be a finite number" for name in sorted(infinite)]
+    problems += [
+        f"{name}={values[name]} {rule}" for name, ok, rule in rules
+        if not ok and name not in infinite
+    ]  # fmt: skip
     if problems:
         raise GLTError(f"invalid {what} settings: " + "; ".join(problems))
+
+
+def _check(what: str, config, rules: Rules) -> None:
+    """`check_settings` on every field of the dataclass `config`."""
+    check_settings(what, {f.name: getattr(config, f.name) for f in fields(config)}, rules)
 
 
 def _unknown_preset(name: str, presets: dict) -> GLTError:
@@ -117,12 +132,16 @@ class PretrainConfig:
             ("lr_decay", 0 < self.lr_decay <= 1, "must be in (0, 1]"),
             ("warmup_steps", self.warmup_steps >= 0, "must be >= 0"),
             ("clip_grad", self.clip_grad >= 0, "must be >= 0"),
+            ("lambda_global", self.lambda_global >= 0, "must be >= 0"),
+            ("lambda_mag", self.lambda_mag >= 0, "must be >= 0"),
             ("corrupt", 0 <= self.corrupt <= 1, "must be a fraction in [0, 1]"),
             ("resample", 0 <= self.resample <= frames,
              f"must be in 0..{frames} (the model's num_frames)"),
+            ("seed", self.seed >= 0, "must be >= 0"),
             ("bucket_pool", self.bucket_pool >= 1, "must be at least 1"),
             ("max_steps", self.max_steps >= 0, "must be >= 0"),
             ("log_every", self.log_every >= 0, "must be >= 0"),
+            ("workers", self.workers >= -1, "must be >= 0 (or -1: automatic)"),
         )  # fmt: skip
 
     @classmethod
@@ -220,3 +239,21 @@ class FinetuneConfig(HeadTraining):
             ("encoder_lr", self.encoder_lr >= 0, "must be >= 0"),
             ("eval_every", self.eval_every >= 1, "must be at least 1"),
         )
+
+
+def check_knn(ks: Sequence[int], temperature: float) -> None:
+    """The kNN protocol's settings: neighbour counts k >= 1, a positive vote temperature."""
+    check_settings(
+        "kNN",
+        {"k": list(ks), "temperature": temperature},
+        (
+            ("k", bool(ks) and min(ks) >= 1, "must be at least 1"),
+            ("temperature", temperature > 0, "must be positive"),
+        ),
+    )
+
+
+def check_fraction(fraction: float) -> None:
+    """The labelled fraction of the semi-supervised protocol: in (0, 1]."""
+    rule = ("fraction", 0 < fraction <= 1, "must be in (0, 1]")
+    check_settings("semi-supervised", {"fraction": fraction}, (rule,))

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from glt.config import FinetuneConfig, LinearConfig
+from glt.config import FinetuneConfig, LinearConfig, check_fraction, check_knn
 from glt.data.augment import Augment
 from glt.data.dataset import LengthBucketSampler, collate_clips
 from glt.data.store import PreparedDataset
@@ -287,8 +287,7 @@ def knn_eval(
     """
     device = resolve_device(device)
     encoder.config.check_layout(dataset.layout)
-    if not ks or min(ks) < 1:
-        raise GLTError(f"k must be positive, got {list(ks)}")
+    check_knn(ks, temperature)
     feats = dict(batch_size=feature_batch_size, device=device, workers=workers, progress=progress)
     train_x, train_y = extract_features(encoder, dataset.train, desc="train features", **feats)
     test_x, test_y = extract_features(encoder, dataset.val, desc="test features", **feats)
@@ -447,6 +446,7 @@ def semi_supervised(
     mode="linear" trains only a linear head on the frozen encoder (`linear_eval`). `kw` (the
     settings, seed included) goes to that function.
     """
+    check_fraction(fraction)
     if mode == "finetune":
         result = finetune(encoder, dataset, config, fraction=fraction, **kw)
     elif mode == "linear":

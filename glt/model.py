@@ -42,6 +42,7 @@ before the temporal attention, the same in every block.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -83,8 +84,10 @@ class GLTConfig:
     intervals: tuple[int, ...] = (1, 5, 10)  # MPDP intervals (method §4), used by glt.mpdp
 
     def __post_init__(self):
+        problems = _wrong_types(self)
+        if problems:
+            raise GLTError("invalid model settings: " + "; ".join(problems))
         self.intervals = tuple(int(r) for r in self.intervals)
-        problems = []
         for name in ("num_frames", "num_joints", "num_persons", "in_channels", "dim", "depth"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
@@ -98,8 +101,13 @@ class GLTConfig:
             problems.append(f"pos_emb={self.pos_emb!r} is not one of {POS_EMB_KINDS}")
         if not self.intervals or min(self.intervals) < 1:
             problems.append(f"intervals={self.intervals} must be positive frame counts")
+        if not 0 < self.ff_expand < math.inf:
+            problems.append(f"ff_expand={self.ff_expand} must be a positive finite number")
+        for name in ("dropout", "attn_dropout", "drop_path"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be a rate in [0, 1)")
         if problems:
-            raise GLTError("invalid GLTConfig: " + "; ".join(problems))
+            raise GLTError("invalid model settings: " + "; ".join(problems))
 
     @property
     def num_tokens(self) -> int:
@@ -149,6 +157,7 @@ class GLTConfig:
         """A named preset (`paper` or `tiny`, see PRESETS) for `layout`, with `overrides`."""
         if name not in PRESETS:
             raise GLTError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        _refuse_unknown(overrides)
         return cls.from_layout(layout, **{**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:
@@ -160,11 +169,44 @@ class GLTConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GLTConfig:
         """The inverse of `to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise GLTError(f"unknown GLTConfig fields: {unknown}")
+        _refuse_unknown(d)
         return cls(**d)
+
+
+def _refuse_unknown(settings: dict) -> None:
+    """Raise GLTError naming the keys of `settings` that are not GLTConfig fields."""
+    known = [f.name for f in fields(GLTConfig)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        raise GLTError(
+            f"unknown model setting{plural} {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+
+
+def _wrong_types(config: GLTConfig) -> list[str]:
+    """A line per field whose value is not of its default's type (an int where a float goes
+    is fine): `--model KEY=VALUE` values arrive as whatever JSON they parse as."""
+    problems = []
+    for f in fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(default, tuple):
+            ok = isinstance(value, (tuple, list)) and all(map(_is_int, value))
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = _is_int(value)
+        elif isinstance(default, float):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            problems.append(f"{f.name}={value!r} must be of type {type(default).__name__}")
+    return problems
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 PRESETS: dict[str, dict] = {

@@ -23,9 +23,11 @@ gradient is the gradient of the loss over the whole batch, as the authors' DataP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -35,14 +37,17 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from glt import distributed, run
+from glt.atomic import remove_temporaries
 from glt.checkpoint import rng_state, set_rng_state
 from glt.config import RUNTIME_FIELDS, PretrainConfig
 from glt.data.augment import Augment, resample
 from glt.data.dataset import ClipDataset, LengthBucketSampler, collate_clips, derive_seed
 from glt.data.store import SkeletonPart, open_dataset
 from glt.device import autocast
+from glt.divergence import DivergenceGuard
 from glt.errors import GLTError
 from glt.layout import SkeletonLayout
+from glt.lock import FolderLock
 from glt.model import GLTConfig
 from glt.mpdp import LOSS_TERMS, PretrainModel, combine_terms, mpdp_loss_terms
 from glt.targets import displacement_targets
@@ -221,11 +226,31 @@ def pretrain(
     options = {k: v for k, v in options.items() if v is not None}
     ctx = distributed.setup(options.get("device"))
     try:
-        config = resolve_config(out_dir, data_dir, preset, model, options, resume)
-        distributed.barrier()  # every rank has read out_dir before rank 0 writes to it
-        return _train(config, out_dir, ctx, progress)
+        with _run_lock(out_dir, ctx):
+            config = resolve_config(out_dir, data_dir, preset, model, options, resume)
+            distributed.barrier()  # every rank has read out_dir before rank 0 writes to it
+            return _train(config, out_dir, ctx, progress)
     finally:
         distributed.teardown()
+
+
+@contextlib.contextmanager
+def _run_lock(out_dir: Path, ctx: distributed.Context) -> Iterator[None]:
+    """Rank 0 holds the run folder's lock (`glt.lock`) while the run lasts and removes what a
+    killed run left; every rank stops when another process holds it."""
+    with contextlib.ExitStack() as stack:
+        refused = None
+        if ctx.is_main:
+            try:
+                stack.enter_context(FolderLock(out_dir))
+            except GLTError as e:
+                refused = str(e)
+            else:
+                remove_temporaries(out_dir)
+        refused = next(filter(None, distributed.all_gather(refused)), None)
+        if refused is not None:
+            raise GLTError(refused)
+        yield
 
 
 def resolve_config(
@@ -269,6 +294,10 @@ def resolve_config(
         open_train_part(config.data, config.model)  # fails early if the data moved
         return config
     if data_dir is None:
+        if resume:
+            raise GLTError(
+                f"{out_dir} holds no pretraining run to resume; give --data to start one"
+            )
         raise GLTError("--data is required to start a pretraining run")
     layout, _ = open_train_part(data_dir)
     return PretrainConfig.from_preset(
@@ -287,9 +316,9 @@ def open_train_part(
         )
     try:
         dataset = open_dataset(path)
-        part = dataset.part("train")
-    except (FileNotFoundError, KeyError, ValueError) as e:
-        raise GLTError(str(e).strip("'\"")) from e
+    except FileNotFoundError as e:
+        raise GLTError(str(e)) from e
+    part = dataset.part("train")
     if model is not None:
         model.check_layout(dataset.layout, str(path))
     return dataset.layout, part
@@ -404,6 +433,7 @@ class Trainer:
         )
         started = last_shown = time.perf_counter()
         lr = learning_rate(config, self.epoch, self.step)
+        guard = DivergenceGuard(("loss", *LOSS_TERMS, "grad_norm"), self._kept())
         for batch in self.loader:
             lr = learning_rate(config, self.epoch, self.step)
             for group in self.optimizer.param_groups:
@@ -412,7 +442,9 @@ class Trainer:
             sums += stats
             self.step += 1
             batches += 1
+            guard.update(stats, self.step)
             if config.log_every and (self.step % config.log_every == 0 or self.step == 1):
+                guard.check()  # every rank, at the same steps
                 values = distributed.all_reduce_sum(stats.clone()).tolist()  # every rank reduces
                 if self.log is not None:
                     epoch = self.epoch + (self.batch + batches) / max(per_epoch, 1)
@@ -429,6 +461,7 @@ class Trainer:
             if config.max_steps and self.step >= config.max_steps:
                 break
         bar.close()
+        guard.check()  # before anything of this epoch is saved
 
         sums = distributed.all_reduce_sum(sums)
         samples = int(distributed.all_reduce_sum(torch.tensor([samples], device=device)))
@@ -454,6 +487,12 @@ class Trainer:
         else:
             self.epoch, self.batch = self.epoch + 1, 0
         return row
+
+    def _kept(self) -> str:
+        """What a run stopped now keeps: its checkpoint as of the start of this epoch."""
+        if not self.step:
+            return "no checkpoint was written"
+        return f"the last checkpoint (step {self.step}) is kept"
 
     def save(self, row: dict) -> None:
         """After an epoch (or a stop part-way through one): the checkpoint, with every rank's

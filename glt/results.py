@@ -29,6 +29,7 @@ import torch
 
 from glt import viz
 from glt.atomic import staging_dir
+from glt.checkpoint import load_plain
 from glt.errors import DataError
 from glt.layout import SkeletonLayout
 from glt.model import GLTClassifier, GLTConfig
@@ -169,9 +170,10 @@ def load_classifier(
     path = Path(folder) / "classifier.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass the output folder of an evaluation")
-    saved = torch.load(path, weights_only=True, map_location="cpu")
-    if saved.get("format") != CLASSIFIER_FORMAT:
-        raise DataError(f"{path} is not a glt classifier (format {saved.get('format')!r})")
+    saved = load_plain(path, "classifier")
+    found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+    if found != CLASSIFIER_FORMAT:
+        raise DataError(f"{path} is not a glt classifier (format {found!r})")
     config = GLTConfig.from_dict(saved["encoder_config"])
     state = saved["state_dict"]
     encoder = None

@@ -50,7 +50,11 @@ def load_config(run_dir: str | os.PathLike) -> PretrainConfig:
     """The configuration of the run in `run_dir` (its config.json)."""
     if not is_run(run_dir):
         raise GLTError(f"{run_dir} is not a pretraining run (no {_CONFIG})")
-    return PretrainConfig.from_dict(json.loads((Path(run_dir) / _CONFIG).read_text()))
+    path = Path(run_dir) / _CONFIG
+    try:
+        return PretrainConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, AttributeError, GLTError) as e:  # bad JSON, fields or values
+        raise GLTError(f"{path}: not a pretraining configuration ({e})") from None
 
 
 def save_config(run_dir: str | os.PathLike, config: PretrainConfig) -> None:
@@ -101,7 +105,8 @@ def _kind(row: dict) -> str:
 
 
 def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list[dict]:
-    """The rows of the run's metrics.jsonl ([] if none); a torn last line is ignored.
+    """The rows of the run's metrics.jsonl ([] if none); a torn last line (a kill while writing
+    it) is ignored, a damaged line before it is a GLTError.
 
     kind: "epoch" (default) the per-epoch rows, "step" the rows logged every `log_every` steps,
     None all rows in file order. Rows without a "kind" (older runs) are epoch rows.
@@ -112,11 +117,13 @@ def load_metrics(run_dir: str | os.PathLike, kind: str | None = "epoch") -> list
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            break
+            if number < len(lines):  # not a write cut short by a kill: the file was damaged
+                raise GLTError(f"{path}, line {number}: not a metrics row") from None
     return rows if kind is None else [row for row in rows if _kind(row) == kind]
 
 

@@ -553,3 +553,22 @@ def test_resampled_dataset_resamples_every_clip(data):
     assert set(view.train.lengths) == {7}
     copy = pickle.loads(pickle.dumps(view.train))  # as DataLoader workers receive it
     np.testing.assert_array_equal(copy.clip(3), view.train.clip(3))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--epochs", "0", "invalid pretraining settings: epochs=0 must be at least 1"),
+        ("--eval-epochs", "0", "invalid evaluation settings: epochs=0 must be at least 1"),
+        ("--seed", "-1", "seed=-1 must be >= 0"),
+        ("--model", "foo=1", "unknown model setting foo"),
+    ],
+)
+def test_bad_settings_stop_before_any_row(
+    data, tmp_path, capsys, no_training, flag, value, message
+):
+    out = tmp_path / "out"
+    assert main(["ablate", "--data", str(data), "--out", str(out), "--quiet", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()

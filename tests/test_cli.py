@@ -34,3 +34,20 @@ def test_missing_data_is_one_clear_line_not_a_traceback(tmp_path, capsys):
     assert code == 2
     assert err.startswith("glt pretrain: error:") and "nowhere" in err
     assert "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from glt.commands import synth
+
+    def full(out, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "S001.skeleton"))
+
+    monkeypatch.setattr(synth, "write_synthetic", full)
+    assert main(["synth", "--out", str(tmp_path / "syn")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"glt synth: error: [Errno 28] No space left on device: '{tmp_path / 'syn' / 'S001.skeleton'}'\n"
+    )

@@ -510,3 +510,72 @@ def test_cli_transfer_to_another_dataset(toy, run_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "5 joints x 1 persons" in err and "'wide' with 6 joints" in err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["linear", "--epochs", "0"], "epochs=0 must be at least 1"),
+        (["linear", "--batch-size", "0"], "batch_size=0 must be at least 1"),
+        (["linear", "--lr", "-1"], "lr=-1.0 must be positive"),
+        (["linear", "--lr", "nan"], "lr=nan must be a finite number"),
+        (["finetune", "--encoder-lr", "inf"], "encoder_lr=inf must be a finite number"),
+        (["semi", "--fraction", "1.5"], "fraction=1.5 must be in (0, 1]"),
+        (["semi", "--fraction", "0"], "fraction=0.0 must be in (0, 1]"),
+        (["knn", "--k", "0", "5"], "k=[0, 5] must be at least 1"),
+        (["knn", "--temperature", "0"], "temperature=0.0 must be positive"),
+        (["knn", "--temperature", "nan"], "temperature=nan must be a finite number"),
+        (["knn", "--feature-batch-size", "0"], "feature_batch_size=0 must be at least 1"),
+        (["linear", "--workers", "-1"], "workers=-1 must be >= 0"),
+    ],
+)
+def test_cli_checks_every_setting_before_reading_data(tmp_path, capsys, argv, message):
+    # The data folder does not exist: the bad setting is reported before anything is read.
+    out = tmp_path / "out"
+    assert run_cli(*argv, "--random-init", "--data", tmp_path / "nowhere", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"glt {argv[0]}: error: invalid ") and message in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_library_protocols_check_their_settings_first(toy):
+    with pytest.raises(GLTError, match=r"fraction=1.5 must be in \(0, 1\]"):
+        E.semi_supervised(tiny_encoder(), toy, 1.5, "linear")
+    with pytest.raises(GLTError, match="temperature=-1.0 must be positive"):
+        E.knn_eval(tiny_encoder(), toy, temperature=-1.0)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGED_FILES = {
+    "truncated": (_truncate, "truncated, damaged or not a torch file"),
+    "foreign objects": (
+        lambda p: torch.save(SimpleNamespace(weights=torch.ones(2)), p),
+        "not a file of tensors and plain values (glt never unpickles others)",
+    ),
+    "not a dict": (lambda p: torch.save([torch.ones(2)], p), "is not a glt"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_FILES))
+def test_damaged_classifier_and_checkpoint_are_one_line(toy, run_dir, tmp_path, capsys, damage):
+    damage_it, message = DAMAGED_FILES[damage]
+    clf = tmp_path / "clf"
+    args = ["--data", toy.root, "--random-init", "--epochs", 1, "--no-augment", "--out", clf]
+    assert run_cli("linear", *args) == 0
+    capsys.readouterr()
+    damage_it(clf / "classifier.pt")
+    assert run_cli("test", "--classifier", clf, "--data", toy.root, "--out", tmp_path / "t") == 2
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    damage_it(run / "checkpoint.pt")
+    assert run_cli("linear", "--run", run, "--data", toy.root, "--out", tmp_path / "l") == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2
+    for name, err in zip(("classifier.pt", "checkpoint.pt"), errors, strict=True):
+        assert name in err and message in err, err
+        assert "weights_only" not in err
+    assert not (tmp_path / "t").exists() and not (tmp_path / "l").exists()

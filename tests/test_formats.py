@@ -655,3 +655,13 @@ def test_pickles_of_numbers_and_arrays_load(tmp_path):
     numpy1 = pickle.dumps(content, protocol=2).replace(b"numpy._core", b"numpy.core")
     (tmp_path / "numpy1.pkl").write_bytes(numpy1)  # what pickles made with numpy 1.x name
     np.testing.assert_array_equal(load_pickle(tmp_path / "numpy1.pkl")["a"], content["a"])
+
+
+@pytest.mark.parametrize("frames", ["0", "-3"])
+def test_export_refuses_a_padded_length_below_one(prepared, tmp_path, capsys, frames):
+    out = tmp_path / "a"
+    argv = ["export", "stgcn", str(prepared / "xsub"), "--out", str(out), "--max-frames", frames]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"max_frames={frames} must be at least 1" in err and "Traceback" not in err
+    assert not out.exists()

@@ -70,6 +70,11 @@ GOOD = {"file_name": "a01_s01_e00_v01", "label": 1, "skeletons": [[[0.1, 0.2, 3.
         (json.dumps({k: v for k, v in GOOD.items() if k != "label"}), None, "label"),
         (json.dumps(GOOD).replace("0.1", "NaN"), None, "NaN"),
         (json.dumps({**GOOD, "file_name": "clip7"}), None, "file_name"),
+        (
+            json.dumps({**GOOD, "file_name": "a01_s01_e00_v03"}),  # view 3: the other part
+            None,
+            "file_name 'a01_s01_e00_v03' disagrees with the file's name",
+        ),
     ],
 )
 def test_bad_clips_name_the_file(tmp_path, text, line, what):

@@ -192,6 +192,20 @@ def test_existing_output_is_kept_unless_overwrite(ntu_samples_dir, tmp_path, cap
     assert not (out / "mine.txt").exists() and (out / "xsub" / "metadata.json").exists()
 
 
+def test_no_usable_clip_says_why(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "S001C001P001R001A001.skeleton").write_text("")
+    (raw / "S001C001P001R001A002.skeleton").write_text("2\n0\n0\n")
+    (raw / "S001C001P001R001A070.skeleton").write_text("")  # NTU-120 only
+    assert _prepare("ntu60", "--raw", raw, "--out", tmp_path / "o", "--workers", 0) == 2
+    err = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert err.startswith(f"glt prepare: error: no usable clip in {raw}: ")
+    assert "S001C001P001R001A001: line 1: the file is empty" in err
+    assert "S001C001P001R001A002: no skeleton" in err and "1 of another dataset" in err
+    assert list(tmp_path.iterdir()) == [raw]
+
+
 def test_a_folder_without_skeleton_files_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _prepare("ntu60", "--raw", tmp_path / "empty", "--out", tmp_path / "o") == 2

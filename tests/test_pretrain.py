@@ -142,6 +142,8 @@ def test_clear_errors(data, tmp_path, capsys):
         pretrain(tmp_path, tmp_path / "run", **RUN)
     with pytest.raises(GLTError, match="--data is required"):
         pretrain(None, tmp_path / "run", **RUN)
+    with pytest.raises(GLTError, match="holds no pretraining run to resume; give --data"):
+        pretrain(None, tmp_path / "run", resume=True, **RUN)
     with pytest.raises(GLTError, match="unknown pretraining options"):
         pretrain(data, tmp_path / "run", epoch=3, **RUN)
     with pytest.raises(GLTError, match="corrupt"):
@@ -320,3 +322,93 @@ def test_plot_loss_draws_step_rows_behind_epoch_means():
     assert len(fig.axes[0].get_lines()) == 2  # thin step line + epoch mean
     assert len(fig.axes[1].get_lines()) == 8
     assert fig.axes[0].get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lambda-mag", "nan", "lambda_mag=nan must be a finite number"),
+        ("--lr", "inf", "lr=inf must be a finite number"),
+        ("--weight-decay", "inf", "weight_decay=inf must be a finite number"),
+        ("--lambda-global", "-5", "lambda_global=-5.0 must be >= 0"),
+        ("--clip-grad", "nan", "clip_grad=nan must be a finite number"),
+        ("--model", "foo=1", "unknown model setting foo; known: num_frames"),
+        ("--model", "dropout=NaN", "dropout=nan must be a rate in [0, 1)"),
+        ("--model", "dropout=nan", "dropout='nan' must be of type float"),
+        ("--model", "depth=two", "depth='two' must be of type int"),
+    ],
+)
+def test_bad_settings_stop_before_anything_is_written(data, tmp_path, capsys, flag, value, message):
+    out = tmp_path / "run"
+    argv = ["pretrain", "--data", str(data), "--out", str(out), "--quiet", flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def _diverge_at(monkeypatch, step: int) -> None:
+    """Make the magnitude loss of every step from `step` (counted in this process) on NaN."""
+    import glt.pretrain
+
+    real, calls = glt.pretrain.mpdp_loss_terms, [0]
+
+    def terms(*args, **kwargs):
+        calls[0] += 1
+        out = real(*args, **kwargs)
+        if calls[0] >= step:
+            out["mag_joint"] = out["mag_joint"] * float("nan")
+        return out
+
+    monkeypatch.setattr(glt.pretrain, "mpdp_loss_terms", terms)
+
+
+def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(
+    data, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "run"
+    argv = ["pretrain", "--data", str(data), "--out", str(out), "--quiet", "--epochs", "1"]
+    argv += ["--batch-size", "8", "--workers", "0", "--log-every", "0"]
+    argv += ["--model", "depth=1", "--model", "num_frames=40"]
+    assert main(argv) == 0
+    good, rows = (out / "checkpoint.pt").read_bytes(), load_metrics(out)
+    _diverge_at(monkeypatch, step=2)  # the second step of epoch 2 (step 5 of the run)
+    assert main([*argv[:-8], "--resume", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "training diverged at step 5: loss=nan, mag_joint=nan" in err
+    assert "grad_norm=nan" in err and "the last checkpoint (step 3) is kept" in err
+    assert "Traceback" not in err
+    assert (out / "checkpoint.pt").read_bytes() == good  # never overwritten with NaN weights
+    assert load_metrics(out) == rows
+    state = _state(out)
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_divergence_is_caught_at_a_logged_step(data, tmp_path, monkeypatch):
+    _diverge_at(monkeypatch, step=1)
+    with pytest.raises(GLTError, match="diverged at step 1: .*no checkpoint was written"):
+        pretrain(data, tmp_path / "run", "tiny", model=SMALL, epochs=2, log_every=1, **RUN)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("content", ["{garbage", "[1, 2]", '{"model": {}, "lr": "fast"}'])
+def test_a_damaged_config_is_one_line_naming_it(data, tmp_path, capsys, content):
+    out = tmp_path / "run"
+    pretrain(data, out, "tiny", model=SMALL, epochs=1, max_steps=1, **RUN)
+    (out / "config.json").write_text(content)
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(["pretrain", "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'config.json'}: not a pretraining configuration" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_metrics_torn_at_the_end_are_read_damaged_in_the_middle_refused(tmp_path):
+    rows = [{"kind": "epoch", "epoch": e, "step": e, "loss": 1.0} for e in (1, 2)]
+    lines = [json.dumps(r) for r in rows]
+    (tmp_path / "metrics.jsonl").write_text("\n".join([*lines, '{"kind": "ep']))
+    assert load_metrics(tmp_path) == rows  # the last line of a killed run is dropped
+    (tmp_path / "metrics.jsonl").write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
+    with pytest.raises(GLTError, match=r"metrics.jsonl, line 2: not a metrics row"):
+        load_metrics(tmp_path)

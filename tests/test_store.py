@@ -65,6 +65,15 @@ def test_raw_clips_are_preprocessed(tmp_path):
         (dict(sequences=_clips(joints=20)), "expected \\(T, 2, 25, 3\\)"),
         (dict(sequences=_clips()[:3] + [np.full((2, 2, 25, 3), np.nan)]), "NaN"),
         (dict(sequences=_clips()[:3] + [np.zeros((0, 2, 25, 3))]), "no valid frame"),
+        (dict(max_frames=-5), "max_frames=-5 must be at least 1"),
+        (dict(max_frames=0), "max_frames=0 must be at least 1"),
+        (
+            dict(labels=[0, 1.7, 0, 1]),
+            r"clip 1 \(clip00001\) has label 1.7; labels must be integer",
+        ),
+        (dict(labels=[0, 1, float("nan"), 1]), r"clip 2 \(clip00002\) has label nan"),
+        (dict(labels=["a", "b", "a", "b"]), r"clip 0 \(clip00000\) has label 'a'"),
+        (dict(names=["a", "b", "a", "b"]), r"names must be unique; repeated: \['a', 'b'\]"),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path, change, message):
@@ -124,9 +133,102 @@ def test_open_dataset_explains_what_is_wrong(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="benchmarks \\['xsub'\\]"):
         open_dataset(tmp_path / "ntu")
-    with pytest.raises(KeyError, match="no part 'val'"):
+    with pytest.raises(DataError, match="no part 'val'"):
         open_dataset(tmp_path / "ntu" / "xsub").part("val")
     meta = tmp_path / "ntu" / "xsub" / "metadata.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "format": "other"}))
     with pytest.raises(DataError, match="format 'other'"):
         open_dataset(tmp_path / "ntu" / "xsub")
+
+
+def _rewrite_index(path, **changes):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays.update(changes)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _edit_metadata(path, **changes):
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+DAMAGES = {
+    "truncated frames": ("train_frames.npy", _truncate, "not a readable frames array"),
+    "truncated index": ("train_index.npz", _truncate, "not a readable index"),
+    "garbage metadata": ("metadata.json", lambda p: p.write_text("{garbage"), "not valid JSON"),
+    "missing frames": ("val_frames.npy", lambda p: p.unlink(), "missing"),
+    "missing index": ("val_index.npz", lambda p: p.unlink(), "missing"),
+    "float64 frames": (
+        "train_frames.npy",
+        lambda p: np.save(p, np.load(p).astype(np.float64)),
+        "float64 array of shape (15, 2, 25, 3), expected float32",
+    ),
+    "frames of another layout": (
+        "train_frames.npy",
+        lambda p: np.save(p, np.load(p)[:, :1]),
+        "shape (15, 1, 25, 3)",
+    ),
+    "more frames than the index": (
+        "train_frames.npy",
+        lambda p: np.save(p, np.concatenate([np.load(p)] * 2)),
+        "30 frames, but train_index.npz says 15",
+    ),
+    "offsets out of order": (
+        "train_index.npz",
+        lambda p: _rewrite_index(p, offsets=np.array([0, 7, 4, 12, 15])),
+        "offsets must start at 0 and increase",
+    ),
+    "label out of range": (
+        "train_index.npz",
+        lambda p: _rewrite_index(p, labels=np.array([0, 1, 9, 0])),
+        "labels outside 0..2",
+    ),
+    "float labels": (
+        "train_index.npz",
+        lambda p: _rewrite_index(p, labels=np.array([0.0, 1.0, 2.0, 0.5])),
+        "labels has shape (4,) and dtype float64, expected (4,) integers",
+    ),
+    "no names": ("train_index.npz", lambda p: _rewrite_index(p, names=None), "no names array"),
+    "clip count unlike the metadata": (
+        "metadata.json",
+        lambda p: _edit_metadata(p, parts={"train": 5, "val": 2}),
+        "offsets has shape (5,) and dtype int64, expected (6,) integers (metadata.json: 5 clips)",
+    ),
+    "frame count unlike the metadata": (
+        "metadata.json",
+        lambda p: _edit_metadata(p, frames={"train": 16, "val": 5}),
+        "16 train frames, but train_index.npz and train_frames.npy hold 15",
+    ),
+    "no layout": (
+        "metadata.json",
+        lambda p: _edit_metadata(p, layout={"name": "x"}),
+        "'layout' is not a skeleton layout",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_dataset_is_one_line_naming_the_file(tmp_path, capsys, damage):
+    from glt.commands import main
+
+    root = tmp_path / "data"
+    labels, splits = [0, 1, 2, 0, 1, 2], ["train"] * 4 + ["val"] * 2
+    write_dataset(root, _clips((4, 3, 5, 3, 2, 3)), labels, splits, NTU, preprocessed=True)
+    name, damage_it, message = DAMAGES[damage]
+    damage_it(root / name)
+    with pytest.raises(DataError, match=f"^{root}/[a-z_]+\\.(npy|npz|json): ") as error:
+        open_dataset(root)
+    named = str(error.value).split(": ")[0]
+    assert message in str(error.value)
+    for verb in (["linear", "--random-init"], ["pretrain"]):
+        out = tmp_path / f"out-{verb[0]}"
+        assert main([*verb, "--data", str(root), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert named in err and message in err, err
+        assert "Traceback" not in err and len(err.splitlines()) == 1
+        assert not out.exists()

@@ -10,8 +10,9 @@ It parses, calls the library and prints; one module per verb, or family of verbs
     glt ablate     the supplementary's Tables A and B                        (ablate.py)
 
 Each module has `register(subparsers)`, which adds its verbs, and `handle(args)`, which runs one
-and returns the exit status. Errors the user can fix (`glt.errors.GLTError`, missing or existing
-files) are printed as one line, without a traceback (set GLT_DEBUG=1 for one).
+and returns the exit status. Errors the user can fix (`glt.errors.GLTError`, and the system's:
+missing or existing files, no permission, a full disk) are printed as one line, without a
+traceback (set GLT_DEBUG=1 for one).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.handle(args)
-    except (GLTError, FileNotFoundError, FileExistsError) as e:
+    except (GLTError, OSError) as e:  # OSError: missing or existing files, a full disk, ...
         if os.environ.get("GLT_DEBUG"):
             raise
         print(f"glt {args.command}: error: {e}", file=sys.stderr)

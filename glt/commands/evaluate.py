@@ -16,7 +16,15 @@ from functools import partial
 from pathlib import Path
 
 from glt.commands.common import DEVICE_HELP, by_preset
-from glt.config import LINEAR_PRESETS, FinetuneConfig, HeadTraining, LinearConfig
+from glt.config import (
+    LINEAR_PRESETS,
+    FinetuneConfig,
+    HeadTraining,
+    LinearConfig,
+    check_fraction,
+    check_knn,
+    check_settings,
+)
 from glt.data.store import PreparedDataset, open_dataset
 from glt.errors import GLTError
 from glt.evaluate import (
@@ -49,6 +57,7 @@ class Verb:
     encoder: str = "choose"  # "choose": --run or --random-init; "run": --run; "classifier"
     training: type[HeadTraining] | None = None  # the settings its training flags set
     flags: Callable[[argparse.ArgumentParser], None] | None = None  # flags of its own
+    check: Callable[[argparse.Namespace], None] | None = None  # checks its own flags' values
     description: str | None = None
 
 
@@ -114,6 +123,7 @@ VERBS: dict[str, Verb] = {
         ),
         lambda args: "knn",
         flags=_knn_flags,
+        check=lambda args: check_knn(args.k, args.temperature),
     ),
     "semi": Verb(
         "semi-supervised: a labelled fraction of the train clips",
@@ -121,6 +131,7 @@ VERBS: dict[str, Verb] = {
         lambda args: f"semi-{args.mode}-{100 * args.fraction:g}pct",
         training=FinetuneConfig,
         flags=_semi_flags,
+        check=lambda args: check_fraction(args.fraction),
     ),
     "finetune": Verb(
         "fine-tune the encoder with a linear head",
@@ -239,11 +250,28 @@ def _add_training(p: argparse.ArgumentParser, config: type[HeadTraining]) -> Non
                        help=f"test every N epochs and the last ({show('eval_every')})")  # fmt: skip
 
 
+def _check_flags(args: argparse.Namespace, verb: Verb) -> None:
+    """Every numeric flag, before any data is read: each bad value is named."""
+    runtime = {"seed": args.seed, "feature_batch_size": args.feature_batch_size,
+               "workers": args.workers}  # fmt: skip
+    check_settings("evaluation", runtime, (
+        ("seed", args.seed >= 0, "must be >= 0"),
+        ("feature_batch_size", args.feature_batch_size >= 1, "must be at least 1"),
+        ("workers", args.workers >= 0, "must be >= 0"),
+    ))  # fmt: skip
+    if verb.training is not None:
+        _settings(verb.training, args)  # the config checks its fields when made
+    if verb.check is not None:
+        verb.check(args)
+
+
 def handle(args: argparse.Namespace) -> int:
     verb = VERBS[args.command]
+    run = args.run if verb.encoder != "classifier" else None
+    args.protocol_preset = _protocol_preset(args, run)
+    _check_flags(args, verb)
     dataset = open_dataset(args.data)
     encoder, run = _encoder(args, dataset, verb)
-    args.protocol_preset = _protocol_preset(args, run)
     result = verb.evaluate(args, dataset, encoder)
     if verb.encoder == "classifier":
         result.info["encoder"] = str(args.classifier)

@@ -91,6 +91,8 @@ def read_clip(path: str | os.PathLike) -> tuple[str, int, np.ndarray]:
         NWUCLAName.parse(name)
     except DataError as e:
         raise SkeletonFileError(path, None, f"file_name: {e}") from None
+    if name != Path(path).stem:  # the name decides the split: which one is right is unknown
+        raise SkeletonFileError(path, None, f"file_name {name!r} disagrees with the file's name")
     return name, label - 1, skeletons[:, None]
 
 

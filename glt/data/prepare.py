@@ -205,7 +205,8 @@ def _prepare(
                     kept.append(i)
         clips.close()
         if not kept:
-            raise DataError(f"no usable clip in {', '.join(map(str, raw_dirs))}")
+            raise DataError(f"no usable clip in {', '.join(map(str, raw_dirs))}: "
+                            + _why_none(skipped, counts))  # fmt: skip
         summary = {
             "dataset": dataset,
             "sources": [str(Path(d).resolve()) for d in raw_dirs],
@@ -218,6 +219,16 @@ def _prepare(
         (tmp / "skipped.txt").write_text("".join(f"{n}\t{r}\n" for n, r in sorted(skipped)))
         (tmp / "prepare.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _why_none(skipped: list[tuple[str, str]], counts: dict) -> str:
+    """Why no file gave a clip: the first reasons files were skipped, and the files left out."""
+    why = [f"{name}: {reason}" for name, reason in sorted(skipped)[:3]]
+    if len(skipped) > 3:
+        why.append(f"{len(skipped) - 3} more skipped")
+    left_out = {"excluded_by_list": "left out by --missing", "not_in_dataset": "of another dataset"}
+    why += [f"{counts[k]} {what}" for k, what in left_out.items() if counts.get(k)]
+    return "; ".join(why)
 
 
 # --- workers -------------------------------------------------------------------------------------

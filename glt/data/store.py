@@ -20,6 +20,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,16 +96,31 @@ class PreparedDataset:
         return list(self.meta["parts"])
 
     def part(self, name: str) -> SkeletonPart:
+        """Part `name`, its files checked against each other and the metadata (`DataError`
+        naming the file otherwise); the frames stay on disk, memory-mapped."""
         if name not in self.meta["parts"]:
-            raise KeyError(f"{self.root} has no part {name!r}; it has {self.parts}")
-        index = np.load(self.root / f"{name}_index.npz", allow_pickle=False)
+            raise DataError(f"{self.root} has no part {name!r}; it has {self.parts}")
+        index = _read_index(self.root / f"{name}_index.npz", int(self.meta["parts"][name]),
+                            self.num_classes)  # fmt: skip
+        frames_path = self.root / f"{name}_frames.npy"
+        frames = _open_frames(frames_path, self.layout)
+        total, recorded = int(index["offsets"][-1]), self.meta.get("frames", {}).get(name)
+        if len(frames) != total:
+            raise DataError(
+                f"{frames_path}: {len(frames)} frames, but {name}_index.npz says {total}"
+            )
+        if recorded not in (None, total):
+            raise DataError(
+                f"{self.root / 'metadata.json'}: {recorded} {name} frames, but {name}_index.npz "
+                f"and {name}_frames.npy hold {total}"
+            )
         fixed = {"offsets", "labels", "names"}
         return SkeletonPart(
-            frames=np.load(self.root / f"{name}_frames.npy", mmap_mode="r"),
+            frames=frames,
             offsets=index["offsets"],
             labels=index["labels"],
             names=index["names"],
-            info={k: index[k] for k in index.files if k not in fixed},
+            info={k: v for k, v in index.items() if k not in fixed},
         )
 
     @property
@@ -125,10 +143,82 @@ def open_dataset(root: str | os.PathLike) -> PreparedDataset:
             if subs:
                 hint = f"; it holds the benchmarks {subs}: pass one of them"
         raise FileNotFoundError(f"{root} is not a prepared dataset (no metadata.json){hint}")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    return PreparedDataset(root=root, meta=meta, layout=SkeletonLayout.from_dict(meta["layout"]))
+    meta, layout = _read_metadata(meta_path)
+    dataset = PreparedDataset(root=root, meta=meta, layout=layout)
+    for name in dataset.parts:
+        dataset.part(name)  # checks the part's files now, not when training reaches them
+    return dataset
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _read_metadata(path: Path) -> tuple[dict, SkeletonLayout]:
+    """metadata.json and the layout in it, checked: the fields every reader relies on."""
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({_first_line(e)})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DataError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    parts = meta.get("parts")
+    if not (isinstance(parts, dict) and parts and set(parts) <= set(PARTS)
+            and all(isinstance(n, int) and n >= 1 for n in parts.values())):  # fmt: skip
+        raise DataError(f"{path}: 'parts' must map some of {PARTS} to clip counts, not {parts!r}")
+    if not (isinstance(meta.get("num_classes"), int) and meta["num_classes"] >= 1):
+        raise DataError(f"{path}: 'num_classes' must be a positive integer")
+    try:
+        layout = SkeletonLayout.from_dict(meta["layout"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: 'layout' is not a skeleton layout ({_first_line(e)})") from None
+    return meta, layout
+
+
+def _read_index(path: Path, clips: int, num_classes: int) -> dict[str, np.ndarray]:
+    """A part's index, checked: `clips` clips with increasing offsets and labels in range."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing (the index of a part listed in metadata.json)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            index = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: not a readable index ({_first_line(e)})") from None
+    missing = sorted({"offsets", "labels", "names"} - set(index))
+    if missing:
+        raise DataError(f"{path}: no {', '.join(missing)} array")
+    offsets, labels = index["offsets"], index["labels"]
+    for key, array in index.items():
+        want = clips + 1 if key == "offsets" else clips
+        kinds, what = ("U", "strings") if key == "names" else ("iu", "integers")
+        if array.shape != (want,) or array.dtype.kind not in kinds:
+            raise DataError(
+                f"{path}: {key} has shape {array.shape} and dtype {array.dtype}, expected "
+                f"({want},) {what} (metadata.json: {clips} clips)"
+            )
+    if offsets[0] != 0 or (np.diff(offsets) < 1).any():
+        raise DataError(f"{path}: offsets must start at 0 and increase (every clip has frames)")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise DataError(f"{path}: labels outside 0..{num_classes - 1} (metadata.json's classes)")
+    return index
+
+
+def _open_frames(path: Path, layout: SkeletonLayout) -> np.ndarray:
+    """A part's frames, memory-mapped, checked: float32 (F, M, V, 3) for `layout`."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing (the frames of a part listed in metadata.json)")
+    try:
+        frames = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: not a readable frames array ({_first_line(e)})") from None
+    want = (layout.num_persons, layout.num_joints, 3)
+    if frames.dtype != np.float32 or frames.ndim != 4 or frames.shape[1:] != want:
+        raise DataError(
+            f"{path}: {frames.dtype} array of shape {frames.shape}, expected float32 "
+            f"(F, {want[0]}, {want[1]}, 3) for layout {layout.name!r}"
+        )
+    return frames
 
 
 def write_dataset(
@@ -172,13 +262,18 @@ def write_dataset(
     names = [f"clip{i:05d}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
         raise DataError(f"write_dataset: {n} sequences but {len(names)} names")
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DataError(f"write_dataset: clip names must be unique; repeated: {repeated[:5]}")
+    if max_frames < 1:
+        raise DataError(f"write_dataset: max_frames={max_frames} must be at least 1")
     info = {k: np.asarray(v, dtype=np.int64) for k, v in (info or {}).items()}
     for k, v in info.items():
         if v.shape != (n,):
             raise DataError(f"write_dataset: info[{k!r}] has {v.shape} values, expected ({n},)")
         if k in ("offsets", "labels", "names"):
             raise DataError(f"write_dataset: info field {k!r} is reserved")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = _class_indices(labels, names)
     if labels.min() < 0:
         raise DataError("write_dataset: labels must be 0-based class indices")
     unknown = sorted(set(splits) - set(PARTS))
@@ -252,3 +347,22 @@ def write_dataset(
             )
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
+
+
+def _class_indices(labels: Sequence, names: list[str]) -> np.ndarray:
+    """`labels` as int64, refusing what is not an integer (a float 1.7 is not class 1, NaN is no
+    class): the error names the first such clip."""
+    values = np.asarray(labels)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values) | (values != np.round(values))
+    else:
+        bad = np.ones(len(values), dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"write_dataset: clip {i} ({names[i]}) has label {values[i].item()!r}; labels must be "
+            "integer class indices"
+        )
+    return values.astype(np.int64)

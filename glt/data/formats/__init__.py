@@ -85,4 +85,6 @@ def export_dataset(
     """
     if fmt not in EXPORTS:
         raise GLTError(f"unknown export format {fmt!r}; choose from {', '.join(EXPORTS)}")
+    if max_frames is not None and max_frames < 1:
+        raise GLTError(f"invalid export settings: max_frames={max_frames} must be at least 1")
     return EXPORTS[fmt](dataset, out_dir, max_frames=max_frames, overwrite=overwrite)
