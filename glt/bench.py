@@ -16,11 +16,14 @@ loading and augmenting clips from disk is not timed.
 
 A step is the loader's part (collate; for the reference also the numpy targets), then targets,
 forward, loss, backward and AdamW on the device. With no loader workers the device waits for the
-loader's part: reported as `data_ms`. Timers are synchronised on CUDA; every number is the median
-over the timed steps, after untimed warm-up steps. MFU counts the matmul FLOPs of the valid frames
+loader's part: reported as `data_ms`. The two variants take turns, step by step, so that a busy
+machine slows both alike; timers are synchronised on CUDA; every number is the median over the
+timed steps, after untimed warm-up steps, and the process's CPU time per step is reported beside
+the wall-clock time (on a shared CPU the steadier of the two). MFU counts the matmul FLOPs of the valid frames
 only (`glt.mpdp.pretrain_flops` per clip at its own length, x3 for forward and backward), for both
 variants, against the peak of a large matmul measured in the same run (bf16 on CUDA when the fast
-path runs in bf16, else float32). Peak memory is measured on CUDA only. The projection divides one
+path runs in bf16, else float32). Peak memory is measured on CUDA only: a step's own peak plus
+the weights and AdamW's states. The projection divides one
 NTU-60 xsub training epoch (40,091 clips) by the natural workload's samples/s.
 
 The command line is `glt bench` (`glt.commands.bench`); `benchmarks/packed_step.py` compares the
@@ -180,61 +183,92 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int | None = Non
     return 2 * size**3 / best
 
 
-def time_variant(
-    name: str,
+class _Variant:
+    """One variant's model (a fresh one, seed 0), optimiser and measurements."""
+
+    def __init__(self, name: str, config: PretrainConfig, device: torch.device, compile: bool):
+        self.name, self.config, self.device = name, config, device
+        self.prepare, self.step = VARIANTS[name]
+        torch.manual_seed(0)
+        self.net = PretrainModel(config.model).to(device).train()
+        self.model = (
+            torch.compile(self.net, dynamic=True) if compile and name == "fast" else self.net
+        )
+        self.optimizer = torch.optim.AdamW(
+            self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+            fused=device.type == "cuda",
+        )  # fmt: skip
+        # what stays allocated between steps: the weights and AdamW's two states
+        self.static_bytes = 3 * sum(p.numel() * p.element_size() for p in self.net.parameters())
+        self.wall, self.data, self.cpu, self.peak = [], [], [], []
+        self.error, self.loss = None, None
+
+    def run(self, items: list[dict], timed: bool) -> None:
+        """One step on `items`, timed (synchronised) when `timed`; out of memory ends it."""
+        cuda = self.device.type == "cuda"
+        if cuda:  # the authors' fp32; TF32 where the fast path leaves fp32
+            torch.set_float32_matmul_precision("highest" if self.name == "reference" else "high")
+            torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
+        _synchronize(self.device)
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            batch = self.prepare(items, self.config)
+            loaded = time.perf_counter()
+            stats = self.step(self.model, batch, self.optimizer, self.config, self.device)
+            _synchronize(self.device)
+        except torch.OutOfMemoryError as e:
+            self.error = str(e).splitlines()[0]
+            del self.model, self.net, self.optimizer
+            gc.collect()
+            torch.cuda.empty_cache()
+            return
+        if timed:
+            self.wall.append(time.perf_counter() - start)
+            self.cpu.append(time.process_time() - cpu)
+            self.data.append(loaded - start)
+            self.loss = float(stats[0])
+            if cuda:
+                step_peak = torch.cuda.max_memory_allocated(self.device) - before
+                self.peak.append((step_peak + self.static_bytes) / 2**30)
+
+    def summary(self, batch_size: int) -> dict:
+        if self.error is not None:
+            return {"out_of_memory": True, "error": self.error}
+        median = statistics.median(self.wall)
+        return {
+            "out_of_memory": False,
+            "ms_per_step": 1000 * median,
+            "ms_per_step_min": 1000 * min(self.wall),
+            "ms_per_step_max": 1000 * max(self.wall),
+            "cpu_ms_per_step": 1000 * statistics.median(self.cpu),
+            "data_ms": 1000 * statistics.median(self.data),
+            "samples_per_s": batch_size / median,
+            "loss": self.loss,
+            "peak_memory_gb": max(self.peak) if self.peak else None,
+        }
+
+
+def time_variants(
     config: PretrainConfig,
     batches: list[list[dict]],
     steps: int,
     warmup: int,
     device: torch.device,
     compile: bool = False,
-) -> dict:
-    """Train a fresh model (seed 0) with variant `name` for `warmup` + `steps` steps, cycling
-    over `batches`; the timed steps' medians (ms), samples/s, valid frames and peak memory."""
-    prepare, step = VARIANTS[name]
-    if device.type == "cuda":  # the authors' fp32; TF32 where the fast path leaves fp32
-        torch.set_float32_matmul_precision("highest" if name == "reference" else "high")
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    torch.manual_seed(0)
-    net = PretrainModel(config.model).to(device).train()
-    model = torch.compile(net, dynamic=True) if compile and name == "fast" else net
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-        fused=device.type == "cuda",
-    )  # fmt: skip
-    total, data = [], []
-    try:
-        for i in range(warmup + steps):
-            items = batches[i % len(batches)]
-            _synchronize(device)
-            start = time.perf_counter()
-            batch = prepare(items, config)
-            loaded = time.perf_counter()
-            stats = step(model, batch, optimizer, config, device)
-            _synchronize(device)
-            if i >= warmup:
-                total.append(time.perf_counter() - start)
-                data.append(loaded - start)
-    except torch.OutOfMemoryError as e:
-        return {"out_of_memory": True, "error": str(e).splitlines()[0]}
-    finally:
-        del model, net, optimizer
-        gc.collect()
-    median = statistics.median(total)
-    batch_size = len(batches[0])
-    return {
-        "out_of_memory": False,
-        "ms_per_step": 1000 * median,
-        "ms_per_step_min": 1000 * min(total),
-        "ms_per_step_max": 1000 * max(total),
-        "data_ms": 1000 * statistics.median(data),
-        "samples_per_s": batch_size / median,
-        "loss": float(stats[0]),
-        "peak_memory_gb": (
-            torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-        ),
-    }
+) -> dict[str, dict]:
+    """Train each variant (`VARIANTS`) from the same initial weights for `warmup` + `steps` steps,
+    cycling over `batches`, the variants taking turns step by step (a busy machine slows them
+    alike) -> per variant: medians of the timed steps (wall ms, process CPU ms, loader ms),
+    samples/s, the last loss, and on CUDA the peak memory: the step's own peak above what was
+    allocated before it, plus the weights and AdamW's states (so that the other variant's
+    weights do not count)."""
+    variants = [_Variant(name, config, device, compile) for name in VARIANTS]
+    for i in range(warmup + steps):
+        for variant in variants:
+            if variant.error is None:
+                variant.run(batches[i % len(batches)], timed=i >= warmup)
+    return {v.name: v.summary(len(batches[0])) for v in variants}
 
 
 def bench_config(
@@ -327,16 +361,15 @@ def run_bench(
             },
             "valid_fraction": float(lengths.mean() / longest),
         }
-        for name in VARIANTS:
-            timed = time_variant(name, config, cut, steps, warmup, device, compile)
+        for name, timed in time_variants(config, cut, steps, warmup, device, compile).items():
             if not timed["out_of_memory"]:
                 per_second = statistics.mean(flops) / (timed["ms_per_step"] / 1000)
                 timed["mfu"] = per_second / peak
             entry[name] = timed
-        if not (entry["reference"]["out_of_memory"] or entry["fast"]["out_of_memory"]):
-            entry["fast_over_reference"] = (
-                entry["fast"]["samples_per_s"] / entry["reference"]["samples_per_s"]
-            )
+        ref, fast = entry["reference"], entry["fast"]
+        if not (ref["out_of_memory"] or fast["out_of_memory"]):
+            entry["fast_over_reference"] = fast["samples_per_s"] / ref["samples_per_s"]
+            entry["fast_over_reference_cpu"] = ref["cpu_ms_per_step"] / fast["cpu_ms_per_step"]
         if workload == "natural":
             entry["projection"] = {
                 name: _projection(entry[name])
@@ -384,7 +417,11 @@ def results_rows(result: dict, command: str) -> list[str]:
     for workload, e in result["workloads"].items():
         lengths = e["lengths"]
         described = f"{workload} (mean {lengths['mean']:.0f}, {lengths['min']}..{lengths['max']})"
-        ratio = f"{e['fast_over_reference']:.2f}x" if "fast_over_reference" in e else "-"
+        ratio = "-"
+        if "fast_over_reference" in e:
+            ratio = (
+                f"{e['fast_over_reference']:.2f}x (CPU time {e['fast_over_reference_cpu']:.2f}x)"
+            )
         epoch, epochs = "-", "-"
         projection = e.get("projection", {})
         if "fast" in projection:

@@ -80,13 +80,17 @@ def handle(args: argparse.Namespace) -> int:
                 "out of memory"
                 if timed["out_of_memory"]
                 else (
-                    f"{timed['ms_per_step']:.0f} ms/step, {timed['samples_per_s']:.1f} samples/s, "
+                    f"{timed['ms_per_step']:.0f} ms/step (CPU {timed['cpu_ms_per_step']:.0f} ms), "
+                    f"{timed['samples_per_s']:.1f} samples/s, "
                     f"MFU {timed['mfu']:.2%}, data wait {timed['data_ms']:.0f} ms"
                 )
             )
             print(f"  {workload:8s} {name:9s} {shown}")
         if "fast_over_reference" in e:
-            print(f"  {workload:8s} fast / reference: {e['fast_over_reference']:.2f}x")
+            print(
+                f"  {workload:8s} fast / reference: {e['fast_over_reference']:.2f}x "
+                f"(CPU time {e['fast_over_reference_cpu']:.2f}x)"
+            )
         for name, p in e.get("projection", {}).items():
             print(
                 f"  {name}: one NTU-60 xsub epoch {p['ntu60_xsub_epoch_s'] / 60:.1f} min, "
