@@ -294,7 +294,8 @@ def device_name(device: torch.device) -> str:
             name = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
-    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{name}, {os.cpu_count()} cores, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def run_bench(
@@ -430,8 +431,11 @@ def results_rows(result: dict, command: str) -> list[str]:
             ref_all = f" ({_duration(3600 * ref['paper_120_epochs_h'])})" if ref else ""
             epoch = _duration(fast["ntu60_xsub_epoch_s"]) + ref_epoch
             epochs = _duration(3600 * fast["paper_120_epochs_h"]) + ref_all
+        device = result["device"]
+        if result.get("load_average") is not None:
+            device += f", load {result['load_average']:.1f}"  # other work on the machine
         rows.append(
-            f"| {result['date']} | {result['device']} | `{command}` | {described} "
+            f"| {result['date']} | {device} | `{command}` | {described} "
             f"| {_pair(e, 'ms_per_step', '.0f')} | {_pair(e, 'samples_per_s', '.1f')} | {ratio} "
             f"| {_pair(e, 'mfu', '.2%')} | {_pair(e, 'peak_memory_gb', '.1f')} "
             f"| {_pair(e, 'data_ms', '.0f')} | {epoch} | {epochs} |"
