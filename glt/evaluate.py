@@ -329,9 +329,9 @@ def finetune(
     subset (`labelled_subset`): the semi-supervised protocol. Adam with `lr` for the head and
     `encoder_lr` for the encoder, cross-entropy, batches of similar-length clips
     (`LengthBucketSampler`), packed so that only their real frames are computed
-    (`GLTClassifier.forward_packed`), interpolation augmentation when `augment`. The encoder is
-    trained in train mode (dropout, DropPath), in place. Tested every `eval_every` epochs and at the
-    last; the result keeps the whole classifier (`with_encoder`).
+    (`GLTransformer.forward_packed`, pooled by `segment_mean`), interpolation augmentation when
+    `augment`. The encoder is trained in train mode (dropout, DropPath), in place. Tested every
+    `eval_every` epochs and at the last; the result keeps the whole classifier (`with_encoder`).
     """
     c = replace(config or FinetuneConfig(), **settings)
     device, start = resolve_device(device), time.perf_counter()
