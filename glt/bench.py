@@ -191,9 +191,7 @@ class _Variant:
         self.prepare, self.step = VARIANTS[name]
         torch.manual_seed(0)
         self.net = PretrainModel(config.model).to(device).train()
-        self.model = (
-            torch.compile(self.net, dynamic=True) if compile and name == "fast" else self.net
-        )
+        self.model = torch.compile(self.net) if compile and name == "fast" else self.net
         self.optimizer = torch.optim.AdamW(
             self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay,
             fused=device.type == "cuda",
