@@ -15,7 +15,9 @@ clips (the model's cost does not depend on the values). The variants:
     packed:<mech>   `glt.pretrain_packed.packed_train_step` with temporal attention <mech>
 
 Natural lengths are drawn from a lognormal with median 80 frames and sigma 0.45 (NTU-like: about
-90 frames on average), rounded and clipped to 32..300, seeded. Steps are timed round-robin over
+90 frames on average), rounded and clipped to 32..300, seeded (`glt.bench.natural_lengths`).
+`glt bench` times the default path against the same reference with more measures (MFU, memory,
+data wait, projections); this script compares the temporal attention mechanisms. Steps are timed round-robin over
 the variants (so that a noisy machine slows all alike); the report gives the median, the fastest
 and the slowest step, samples/s from the median, the ratio to `authors`, and the same ratio in
 the process's CPU seconds. On a machine shared with other work, run with OMP_WAIT_POLICY=PASSIVE
@@ -31,78 +33,31 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from einops import rearrange
 
+from glt.bench import (
+    authors_targets,
+    natural_lengths,
+    random_items,
+    reference_batch,
+    reference_step,
+)
 from glt.data.dataset import collate_clips, collate_packed
 from glt.layout import NTU
 from glt.model import GLTConfig
 from glt.mpdp import PretrainModel, combine_terms, mpdp_loss_terms
 from glt.pretrain import PretrainConfig, train_step
-from glt.pretrain_packed import optimizer_step, packed_train_step
+from glt.pretrain_packed import packed_train_step
 from glt.targets import displacement_targets, displacement_targets_packed
 from glt.varlen import MECHANISMS
 
 CPU_MECHANISMS = ("padded_qkv", "per_clip", "nested", "block_diagonal")  # flex: no CPU backward
 
 
-def natural_lengths(count: int, seed: int = 0, longest: int = 300) -> np.ndarray:
-    """NTU-like clip lengths: lognormal, median 80, sigma 0.45, rounded, clipped to 32..longest."""
-    rng = np.random.default_rng(seed)
-    return np.clip(np.round(rng.lognormal(np.log(80), 0.45, count)), 32, longest).astype(int)
-
-
-def random_items(lengths, seed: int = 0) -> list[dict]:
-    """`ClipDataset`-like items of the given lengths (NTU layout, second person absent in every
-    third clip)."""
-    g = torch.Generator().manual_seed(seed)
-    items = []
-    for i, t in enumerate(int(t) for t in lengths):
-        x = 0.1 * torch.randn(t, NTU.num_persons, NTU.num_joints, 3, generator=g)
-        if i % 3 == 2:
-            x[:, 1] = 0
-        items.append(dict(x=x, length=t, label=0, index=i, present=x[0].sum(dim=(-2, -1)) != 0))
-    return items
-
-
-def authors_targets(clip: np.ndarray, present: np.ndarray, intervals) -> tuple[np.ndarray, ...]:
-    """The authors' feeder restated: one clip (T, M, V, 3), every frame, in float64 numpy ->
-    direction and magnitude classes (T, R, J), token = joint * M + person (method §4)."""
-    x = clip.astype(np.float64)
-    frames = np.arange(len(x))
-    directions, magnitudes = [], []
-    for r in intervals:
-        d = x[np.maximum(frames - r, 0)] - x
-        sign = np.sign(d) + 1
-        directions.append(sign[..., 0] + 3 * sign[..., 1] + 9 * sign[..., 2])
-        norm = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
-        magnitude = np.where(norm == 0, 0, np.minimum(norm // 0.01 + 1, 14))
-        magnitude[:, 1:][:, ~present[1:]] = 15  # an absent second person
-        magnitudes.append(magnitude)
-    return tuple(
-        rearrange(np.stack(c, axis=1).astype(np.int64), "t r m v -> t r (v m)")
-        for c in (directions, magnitudes)
-    )
-
-
 def authors_step(model, items, optimizer, config: PretrainConfig) -> torch.Tensor:
-    """The authors' formulation: padded to num_frames, numpy targets, explicit softmax."""
+    """The authors' formulation (`glt.bench`): padded to num_frames, numpy targets in the
+    loader, explicit softmax."""
     device = next(model.parameters()).device
-    batch = collate_clips(items, num_frames=config.model.num_frames)
-    x, lengths, present = batch["x"], batch["lengths"], batch["present"].numpy()
-    targets = [
-        authors_targets(clip, p, config.model.intervals)
-        for clip, p in zip(x.numpy(), present, strict=True)
-    ]
-    dir_target, mag_target = (
-        torch.from_numpy(np.stack(t)).to(device) for t in zip(*targets, strict=True)
-    )
-    x, lengths = x.to(device), lengths.to(device)
-    features, _ = model.encoder(x, lengths, return_attention=True)
-    dir_logits, mag_logits = model.heads(features)
-    terms = mpdp_loss_terms(dir_logits, mag_logits, dir_target, mag_target, lengths, config.model)
-    loss = combine_terms(terms, config.lambda_global, config.lambda_mag)
-    frames = lengths.sum().float()
-    return optimizer_step(model, optimizer, loss, terms, frames, config.clip_grad)
+    return reference_step(model, reference_batch(items, config), optimizer, config, device)
 
 
 def padded_step(model, items, optimizer, config: PretrainConfig) -> torch.Tensor:

@@ -54,7 +54,7 @@ LINEAR_PRESETS: dict[str, dict] = {
 
 # Pretraining settings a resumed run may change: they do not change what one step computes.
 RUNTIME_FIELDS = (
-    "data", "epochs", "max_steps", "workers", "device", "compile", "bf16", "log_every",
+    "data", "epochs", "max_steps", "workers", "device", "compile", "bf16", "log_every", "packed",
 )  # fmt: skip
 
 Rules = Iterable[tuple[str, bool, str]]  # (field, whether its value is allowed, what it must be)
@@ -116,6 +116,7 @@ class PretrainConfig:
     compile: bool = False  # torch.compile the model
     bf16: bool = True  # bf16 autocast on CUDA (the CPU always runs float32)
     log_every: int = 10  # a "step" row in metrics.jsonl at step 1 and every this many (0: none)
+    packed: bool = True  # compute only the real frames (glt.packing); False: padded batches
 
     def __post_init__(self):
         if isinstance(self.model, dict):

@@ -36,13 +36,14 @@ from tqdm.auto import tqdm
 
 from glt.config import FinetuneConfig, LinearConfig, check_fraction, check_knn
 from glt.data.augment import Augment
-from glt.data.dataset import LengthBucketSampler, collate_clips
+from glt.data.dataset import LengthBucketSampler, collate_packed
 from glt.data.store import PreparedDataset
 from glt.device import autocast, resolve_device
 from glt.errors import DataError, GLTError
 from glt.features import BATCH_SIZE, clip_dataset, extract_features
 from glt.layout import SkeletonLayout
-from glt.model import GLTClassifier, GLTConfig, GLTransformer, pool_valid
+from glt.model import GLTClassifier, GLTConfig, GLTransformer
+from glt.packing import segment_mean
 from glt.results import EvalResult, fingerprint, load_classifier
 from glt.run import load_config, load_encoder
 
@@ -347,9 +348,10 @@ def finetune(
     encoder_lr, augment, eval_every, seed). fraction < 1 trains on a class-balanced labelled
     subset (`labelled_subset`): the semi-supervised protocol. Adam with `lr` for the head and
     `encoder_lr` for the encoder, cross-entropy, batches of similar-length clips
-    (`LengthBucketSampler`), interpolation augmentation when `augment`. The encoder is trained
-    in train mode (dropout, DropPath), in place. Tested every `eval_every` epochs and at the
-    last; the result keeps the whole classifier (`with_encoder`).
+    (`LengthBucketSampler`), packed so that only their real frames are computed
+    (`GLTransformer.forward_packed`, pooled by `segment_mean`), interpolation augmentation when
+    `augment`. The encoder is trained in train mode (dropout, DropPath), in place. Tested every
+    `eval_every` epochs and at the last; the result keeps the whole classifier (`with_encoder`).
     """
     c = replace(config or FinetuneConfig(), **settings)
     device, start = resolve_device(device), time.perf_counter()
@@ -365,7 +367,7 @@ def finetune(
     loader = DataLoader(
         Subset(train_set, indices.tolist()),
         batch_sampler=sampler,
-        collate_fn=collate_clips,
+        collate_fn=collate_packed,
         num_workers=workers,
     )
     model = GLTClassifier(encoder.config, dataset.num_classes, encoder=encoder).to(device)
@@ -383,12 +385,11 @@ def finetune(
         model.train()
         total_loss, correct = 0.0, 0
         for batch in loader:
-            x, lengths = batch["x"].to(device), batch["lengths"].to(device)
-            labels = batch["labels"].to(device)
+            packed, labels = batch["x"].to(device), batch["labels"].to(device)
             with autocast(device):
-                features = model.encoder(x, lengths)
+                features = model.encoder.forward_packed(packed)
             # The head on float32 frame averages, as `extract_features` gives them for testing.
-            logits = model.classifier(pool_valid(features.float(), lengths))
+            logits = model.classifier(segment_mean(features.float(), packed))
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,7 +1,9 @@
 """What a frozen encoder computes over a dataset: pooled clip features and averaged attention.
 
 - `extract_features`: the representation every evaluation protocol starts from (method §5):
-  the encoder output (B, T, W) averaged over each clip's valid frames -> one (W,) vector per clip.
+  the encoder output averaged over each clip's valid frames -> one (W,) vector per clip. Only
+  the real frames are computed: batches are packed (`glt.packing`, `GLTransformer.forward_packed`)
+  and pooled with `segment_mean`; on valid frames this equals the padded forward.
 - `AttentionAverage` / `average_attention`: the supplementary's Figs. B and C (method §6):
   temporal (T x T) and spatial (J x J) attention maps per block and head, averaged over clips.
   Padding never dilutes the average: a temporal entry (query q, key k) is averaged over the clips
@@ -10,8 +12,9 @@
   plain tensors.
 
 The encoder runs without gradients, in eval mode unless asked for train mode (the authors' linear
-protocol), under bf16 autocast on CUDA unless asked for float32. Clips are batched
-in order of length so that little padding is computed; results come back in dataset order.
+protocol), under bf16 autocast on CUDA unless asked for float32. Clips are batched in order of
+length (little padding for the attention maps, which need padded batches); results come back in
+dataset order.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from glt.data.dataset import ClipDataset, Transform, collate_clips
+from glt.data.dataset import ClipDataset, Transform, collate_clips, collate_packed
 from glt.data.store import SkeletonPart
 from glt.device import autocast, resolve_device
-from glt.model import GLTransformer, frame_mask, pool_valid
+from glt.model import GLTransformer, frame_mask
+from glt.packing import segment_mean
 
 BATCH_SIZE = 64  # clips per encoder forward when extracting features
 
@@ -75,12 +79,14 @@ def ordered_loader(
     batch_size: int,
     indices: Sequence[int] | None = None,
     workers: int = 0,
+    collate=collate_clips,
 ) -> DataLoader:
-    """A loader over `indices` (default: all clips) in batches of similar length, no shuffling."""
+    """A loader over `indices` (default: all clips) in batches of similar length, no shuffling;
+    padded batches, or packed ones with `collate=collate_packed`."""
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
     order = indices[np.argsort(dataset.lengths[indices], kind="stable")]
     batches = [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate_clips, num_workers=workers)
+    return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers)
 
 
 @torch.no_grad()
@@ -108,9 +114,10 @@ def extract_features(
     from (seed, epoch, i). The encoder is moved to `device`, run without gradients in eval mode
     (train_mode=True: in train mode, dropout and DropPath active, as the authors' linear protocol
     does, method §5), under bf16 autocast on CUDA unless bf16=False, and given back in the
-    train/eval mode it came in. Features are the
-    encoder output averaged over the valid frames of each clip (`glt.model.pool_valid`), on the
-    CPU, in dataset order, or in the order of `indices` when only those clips are wanted.
+    train/eval mode it came in. Features are the encoder output of each clip's real frames only
+    (`GLTransformer.forward_packed`), averaged over them (`glt.packing.segment_mean`; equal to
+    `glt.model.pool_valid` of the padded forward), on the CPU, in dataset order, or in the order
+    of `indices` when only those clips are wanted.
     """
     device = resolve_device(device)
     dataset = clip_dataset(data, encoder.config.num_frames, transform, seed)
@@ -124,14 +131,13 @@ def extract_features(
     features = torch.empty(len(indices), encoder.config.width)
     labels = torch.empty(len(indices), dtype=torch.int64)
     try:
-        loader = ordered_loader(dataset, batch_size, indices, workers)
+        loader = ordered_loader(dataset, batch_size, indices, workers, collate_packed)
         for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-            x = batch["x"].to(device, non_blocking=True)
-            lengths = batch["lengths"].to(device)
+            packed = batch["x"].to(device, non_blocking=True)
             with autocast(device, enabled=bf16):
-                out = encoder(x, lengths)
+                out = encoder.forward_packed(packed)  # (frames, W)
             rows = torch.from_numpy(row[batch["index"].numpy()])
-            features[rows] = pool_valid(out.float(), lengths).cpu()
+            features[rows] = segment_mean(out.float(), packed).cpu()
             labels[rows] = batch["labels"]
     finally:
         encoder.train(was_training)

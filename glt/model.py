@@ -377,7 +377,9 @@ class PackedFrames:
 
     def add_positions(self, x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """x (N, ...) + table[position of the row's frame in its own clip]."""
-        return x + table[self.packed.positions]
+        # index_select, not table[positions]: the backward of advanced indexing adds into the
+        # table with atomics on several CPU threads, in a different order every run
+        return x + table.index_select(0, self.packed.positions)
 
     def attend(self, attention: Attention, x: torch.Tensor, record: bool):
         if record:

@@ -1,10 +1,13 @@
 """Pretraining by multi-interval pose displacement prediction, MPDP (method §4).
 
 One step: a batch of clips at natural speed from the dataset's train part, augmented as the
-authors (temporal interpolation, then shear; `glt.data.augment.Augment`) and zero-padded to the
-batch's longest clip; the direction and magnitude classes of the displacements over the intervals
-(1, 5, 10), computed on the device (`glt.targets`); the encoder and MPDP heads
-(`glt.mpdp.PretrainModel`) under bf16 autocast on CUDA; the authors' loss (`glt.mpdp.mpdp_loss`).
+authors (temporal interpolation, then shear; `glt.data.augment.Augment`) and packed, the clips'
+frames one after the other with no padding (`glt.packing`); the direction and magnitude classes
+of the displacements over the intervals (1, 5, 10), computed on the device (`glt.targets`); the
+encoder and MPDP heads (`glt.mpdp.PretrainModel`) on the real frames only, under bf16 autocast on
+CUDA; the authors' loss (`glt.mpdp.mpdp_loss`). That is `glt.pretrain_packed.packed_train_step`.
+With `packed=False` (`--padded`) a batch is instead zero-padded to its longest clip and computed
+whole, as the authors' code (`train_step`): the same loss and gradients, more work.
 The optimiser is the authors': AdamW, lr 5e-5, weight decay 0.1, batch 128, lr x 0.99 after every
 epoch. Gradient clipping, a linear warm-up and corrected global-token weighting are options, as
 are the supplementary's ablations: joint corruption (Table B) and fixed-length resampling (Table A).
@@ -41,7 +44,13 @@ from glt.atomic import remove_temporaries
 from glt.checkpoint import rng_state, set_rng_state
 from glt.config import RUNTIME_FIELDS, PretrainConfig
 from glt.data.augment import Augment, resample
-from glt.data.dataset import ClipDataset, LengthBucketSampler, collate_clips, derive_seed
+from glt.data.dataset import (
+    ClipDataset,
+    LengthBucketSampler,
+    collate_clips,
+    collate_packed,
+    derive_seed,
+)
 from glt.data.store import SkeletonPart, open_dataset
 from glt.device import autocast
 from glt.divergence import DivergenceGuard
@@ -50,6 +59,7 @@ from glt.layout import SkeletonLayout
 from glt.lock import FolderLock
 from glt.model import GLTConfig
 from glt.mpdp import LOSS_TERMS, PretrainModel, combine_terms, mpdp_loss_terms
+from glt.pretrain_packed import optimizer_step, packed_train_step
 from glt.targets import displacement_targets
 
 
@@ -110,7 +120,8 @@ def build_loader(
 ) -> tuple[DataLoader, ResumableBatches]:
     """This rank's DataLoader over `dataset`, and its batch sampler (call its `set_epoch`).
 
-    Workers load and augment clips ahead of the model, with pinned memory on CUDA and
+    Batches are packed (`collate_packed`), or padded (`collate_clips`) when `config.packed` is
+    off. Workers load and augment clips ahead of the model, with pinned memory on CUDA and
     persistent workers, so the GPU does not wait for data.
     """
     if config.batch_size % ctx.world_size:
@@ -132,7 +143,7 @@ def build_loader(
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate_clips,
+        collate_fn=collate_packed if config.packed else collate_clips,
         num_workers=workers,
         pin_memory=ctx.device.type == "cuda",
         persistent_workers=workers > 0,
@@ -161,7 +172,8 @@ def train_step(
     config: PretrainConfig,
     device: torch.device,
 ) -> torch.Tensor:
-    """One optimiser step on a batch from `collate_clips`.
+    """One optimiser step on a padded batch from `collate_clips` (the authors' formulation; the
+    default is `packed_train_step`, on a `collate_packed` batch).
 
     Returns the detached statistics (loss, dir_global, dir_joint, mag_global, mag_joint,
     grad_norm) on the device, the loss terms weighted by this rank's share of the valid frames
@@ -179,21 +191,7 @@ def train_step(
         config.model, config.authors_weighting,
     )  # fmt: skip
     loss = combine_terms(terms, config.lambda_global, config.lambda_mag)
-    frames = lengths.sum().float()
-    share = frames / distributed.all_reduce_sum(frames.clone())  # this rank's share of the batch
-    world = distributed.world_size()
-
-    optimizer.zero_grad(set_to_none=True)
-    (loss * share * world).backward()  # DDP averages gradients over the ranks
-    params = [p for p in model.parameters() if p.grad is not None]
-    if config.clip_grad:
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip_grad)
-    else:
-        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-    optimizer.step()
-
-    weighted = torch.stack([loss, *(terms[k] for k in LOSS_TERMS)]).detach() * share
-    return torch.cat([weighted, grad_norm.detach().float().reshape(1) / world])
+    return optimizer_step(model, optimizer, loss, terms, lengths.sum().float(), config.clip_grad)
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -434,11 +432,12 @@ class Trainer:
         started = last_shown = time.perf_counter()
         lr = learning_rate(config, self.epoch, self.step)
         guard = DivergenceGuard(("loss", *LOSS_TERMS, "grad_norm"), self._kept())
+        step = packed_train_step if config.packed else train_step
         for batch in self.loader:
             lr = learning_rate(config, self.epoch, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            stats = train_step(self.model, batch, self.optimizer, config, device)
+            stats = step(self.model, batch, self.optimizer, config, device)
             sums += stats
             self.step += 1
             batches += 1

@@ -4,7 +4,8 @@ The same step as `glt.pretrain.train_step` (same targets, loss, optimiser, DDP w
 `glt.data.dataset.collate_packed` batch: the clips' frames concatenated, with no padding
 (`glt.packing`). Targets come from `displacement_targets_packed`, logits from
 `PretrainModel` on the packed clips (N, R, J, K), and the loss from `mpdp_loss_terms` on rows,
-with no mask. `optimizer_step` is the part both steps share once the loss is known.
+with no mask. `optimizer_step` is the part both steps share once the loss is known. The
+trainer (`glt.pretrain`) takes this step unless asked for padded batches.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from glt import distributed
+from glt.device import autocast
 from glt.mpdp import combine_terms, mpdp_loss_terms
 from glt.targets import displacement_targets_packed
 
@@ -34,8 +36,7 @@ def packed_train_step(
     present = batch["present"].to(device, non_blocking=True)  # (B, M)
     dir_target, mag_target = displacement_targets_packed(packed, present, config.model.intervals)
 
-    bf16 = config.bf16 and device.type == "cuda"
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    with autocast(device, enabled=config.bf16):
         dir_logits, mag_logits = model(packed, attention=attention)  # (N, R, J, 27), (N, R, J, 16)
     terms = mpdp_loss_terms(
         dir_logits.float(), mag_logits.float(), dir_target, mag_target, None,

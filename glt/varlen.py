@@ -154,7 +154,12 @@ AUTO = {"cpu": "per_clip", "cuda": "padded_qkv"}
 
 
 def temporal_attention(packed: PackedClips, mechanism: str = "auto"):
-    """The attention core `core(qkv (N, 3, H, E), dropout_p) -> (N, H, E)` for `packed`."""
+    """The attention core `core(qkv (N, 3, H, E), dropout_p) -> (N, H, E)` for `packed`;
+    "auto" is `AUTO` for the device, or padded_qkv under torch.compile."""
+    if mechanism == "auto" and torch.compiler.is_compiling():
+        # per_clip slices at host offsets, which torch.compile fails to trace once the shapes
+        # turn dynamic (measured on the CPU, torch 2.13); padded_qkv compiles
+        mechanism = "padded_qkv"
     if mechanism == "auto":
         mechanism = AUTO.get(packed.values.device.type, "padded_qkv")
     if mechanism not in MECHANISMS:

@@ -17,6 +17,7 @@ VERBS = [
     "transfer",
     "test",
     "ablate",
+    "bench",
 ]
 
 

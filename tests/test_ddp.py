@@ -18,7 +18,9 @@ from glt import checkpoint, distributed
 from glt.config import PretrainConfig
 from glt.layout import NTU
 from glt.mpdp import LOSS_TERMS, PretrainModel
+from glt.packing import pack
 from glt.pretrain import train_step
+from glt.pretrain_packed import packed_train_step
 from glt.run import load_metrics
 
 pytestmark = pytest.mark.slow
@@ -57,9 +59,9 @@ def test_torchrun_pretrain_two_ranks(tmp_path):
     assert rows[1]["loss"] < rows[0]["loss"]
 
 
-def _first_step(out: str) -> None:
-    """One SGD step (lr 1) on a fixed batch of 4 clips, each rank taking its share of them;
-    rank 0 saves the summed statistics and the updated weights to `out`."""
+def _first_step(out: str, packed: bool = False) -> None:
+    """One SGD step (lr 1) on a fixed batch of 4 clips, each rank taking its share of them,
+    padded or packed; rank 0 saves the summed statistics and the updated weights to `out`."""
     ctx = distributed.setup("cpu")
     quiet = {"dropout": 0.0, "attn_dropout": 0.0, "drop_path": 0.0}
     config = PretrainConfig.from_preset("tiny", NTU, model={"depth": 1, "num_frames": 24, **quiet})
@@ -70,18 +72,22 @@ def _first_step(out: str) -> None:
     x[torch.arange(24)[None, :] >= lengths[:, None]] = 0
     share = slice(ctx.rank * 4 // ctx.world_size, (ctx.rank + 1) * 4 // ctx.world_size)
     batch = dict(x=x[share], lengths=lengths[share], present=torch.ones(4, 2, dtype=bool)[share])
+    step = train_step
+    if packed:
+        batch["x"], step = pack(batch["x"], batch["lengths"]), packed_train_step
     if ctx.distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    stats = distributed.all_reduce_sum(train_step(model, batch, optimizer, config, ctx.device))
+    stats = distributed.all_reduce_sum(step(model, batch, optimizer, config, ctx.device))
     if ctx.is_main:
         torch.save({"stats": stats, "model": checkpoint.unwrap(model).state_dict()}, out)
     distributed.teardown()
 
 
-def test_two_ranks_take_the_step_of_one_process_on_the_whole_batch(tmp_path):
-    torchrun(__file__, str(tmp_path / "ddp.pt"))
-    _first_step(str(tmp_path / "single.pt"))
+@pytest.mark.parametrize("path", ["padded", "packed"])
+def test_two_ranks_take_the_step_of_one_process_on_the_whole_batch(tmp_path, path):
+    torchrun(__file__, str(tmp_path / "ddp.pt"), path)
+    _first_step(str(tmp_path / "single.pt"), packed=path == "packed")
     ddp, single = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("ddp", "single"))
 
     names = ["loss", *LOSS_TERMS, "grad_norm"]
@@ -92,4 +98,4 @@ def test_two_ranks_take_the_step_of_one_process_on_the_whole_batch(tmp_path):
 
 
 if __name__ == "__main__":
-    _first_step(sys.argv[1])
+    _first_step(sys.argv[1], packed=sys.argv[2] == "packed")

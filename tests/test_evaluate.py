@@ -158,6 +158,39 @@ def test_extract_features_in_dataset_order(toy):
     np.testing.assert_array_equal(sub_labels.numpy(), toy.val.labels[[7, 2]])
 
 
+def test_extract_features_equal_the_padded_forward(toy):
+    """Packed batches (real frames only) give the padded forward's pooled features."""
+    from glt.data.dataset import ClipDataset, collate_clips
+
+    encoder = tiny_encoder().eval()
+    with torch.no_grad():
+        for name, param in encoder.named_parameters():
+            if "pos_emb" in name or "norm" in name:
+                param.normal_()  # so that a frame's position and every norm show
+    batch = collate_clips([ClipDataset(toy.val)[i] for i in range(len(toy.val))])
+    assert len(set(batch["lengths"].tolist())) > 5
+    with torch.no_grad():
+        expected = pool_valid(encoder(batch["x"], batch["lengths"]), batch["lengths"])
+    features, _ = extract_features(encoder, toy.val, batch_size=7, progress=False)
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_extract_features_train_mode_draws_dropout_without_gradients(toy):
+    torch.manual_seed(0)
+    config = GLTConfig.from_layout(TOY, num_frames=32, dim=8, heads=2, depth=2, drop_path=0.5)
+    encoder = GLTransformer(config).eval()
+    run = dict(batch_size=8, progress=False)
+    eval_a, _ = extract_features(encoder, toy.val, **run)
+    eval_b, _ = extract_features(encoder, toy.val, **run)
+    train_a, _ = extract_features(encoder, toy.val, train_mode=True, **run)
+    train_b, _ = extract_features(encoder, toy.val, train_mode=True, **run)
+    assert not encoder.training  # mode given back
+    assert not train_a.requires_grad and all(p.grad is None for p in encoder.parameters())
+    torch.testing.assert_close(eval_a, eval_b)
+    assert not torch.allclose(train_a, eval_a, atol=1e-3)  # dropout and DropPath at work
+    assert not torch.allclose(train_a, train_b, atol=1e-3)  # drawn afresh
+
+
 def test_extract_features_crops_clips_longer_than_the_encoder(toy):
     encoder = E.random_encoder("tiny", TOY, 0, num_frames=10)
     features, _ = extract_features(encoder, toy.val, progress=False)

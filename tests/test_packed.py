@@ -300,3 +300,14 @@ def test_drop_path_drops_frames_in_the_spatial_branch_and_clips_after_it(branch)
         assert max(within_clip) == 1  # a clip's rows are all kept or all dropped
     else:
         assert max(within_clip[:4]) == 2  # the frames of a 30-frame clip differ
+
+
+def test_auto_attention_is_padded_qkv_under_torch_compile(monkeypatch):
+    """per_clip (the CPU default) fails to compile with dynamic shapes; padded_qkv compiles."""
+    from glt.varlen import AUTO, PaddedQKV
+
+    packed = pack(torch.randn(2, 4, 3), torch.tensor([4, 2]))
+    assert type(temporal_attention(packed, "auto")) is MECHANISMS[AUTO["cpu"]]
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert isinstance(temporal_attention(packed, "auto"), PaddedQKV)
+    assert type(temporal_attention(packed, "per_clip")) is MECHANISMS["per_clip"]  # as asked

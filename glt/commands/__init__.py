@@ -8,6 +8,7 @@ It parses, calls the library and prints; one module per verb, or family of verbs
     glt pretrain   multi-interval pose displacement pretraining              (pretrain.py)
     glt linear / knn / semi / finetune / transfer / test    evaluation protocols (evaluate.py)
     glt ablate     the supplementary's Tables A and B                        (ablate.py)
+    glt bench      training speed: the authors' formulation against the default  (bench.py)
 
 Each module has `register(subparsers)`, which adds its verbs, and `handle(args)`, which runs one
 and returns the exit status. Errors the user can fix (`glt.errors.GLTError`, and the system's:
@@ -21,10 +22,10 @@ import argparse
 import os
 import sys
 
-from glt.commands import ablate, evaluate, formats, prepare, pretrain, synth
+from glt.commands import ablate, bench, evaluate, formats, prepare, pretrain, synth
 from glt.errors import GLTError
 
-VERBS = (synth, prepare, formats, pretrain, evaluate, ablate)
+VERBS = (synth, prepare, formats, pretrain, evaluate, ablate, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

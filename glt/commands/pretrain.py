@@ -69,6 +69,9 @@ def register(subparsers) -> None:
     r.add_argument("--compile", action="store_const", const=True, help="torch.compile the model")
     r.add_argument("--no-bf16", dest="bf16", action="store_const", const=False,
                    help="float32 on CUDA instead of bf16 autocast")
+    r.add_argument("--padded", dest="packed", action="store_const", const=False,
+                   help="pad every batch to its longest clip and compute it whole, as the "
+                   "authors' code (default: only the real frames; the same loss, less work)")
     r.add_argument("--log-every", type=int, metavar="N",
                    help="write the loss of step 1 and every N-th step to metrics.jsonl "
                    f"({_preset('log_every')}; 0: off)")
