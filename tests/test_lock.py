@@ -150,7 +150,7 @@ def test_ctrl_c_during_pretraining_keeps_the_checkpoint_and_frees_the_folder(
     out = tmp_path / "run"
     pretrain(data, out, "tiny", model=SMALL, epochs=1, **RUN)
     before = (out / "checkpoint.pt").read_bytes()
-    real, calls = glt.pretrain.train_step, [0]
+    real, calls = glt.pretrain.packed_train_step, [0]  # the default path's step
 
     def interrupted(*args, **kwargs):
         calls[0] += 1
@@ -158,7 +158,7 @@ def test_ctrl_c_during_pretraining_keeps_the_checkpoint_and_frees_the_folder(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(glt.pretrain, "train_step", interrupted)
+    monkeypatch.setattr(glt.pretrain, "packed_train_step", interrupted)
     assert main(["pretrain", "--out", str(out), "--resume", "--epochs", "2", "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == before

@@ -369,8 +369,10 @@ def test_bad_settings_stop_before_anything_is_written(data, tmp_path, capsys, fl
 
 
 def _diverge_at(monkeypatch, step: int) -> None:
-    """Make the magnitude loss of every step from `step` (counted in this process) on NaN."""
+    """Make the magnitude loss of every step from `step` (counted in this process) on NaN,
+    on the padded and the packed path alike."""
     import glt.pretrain
+    import glt.pretrain_packed
 
     real, calls = glt.pretrain.mpdp_loss_terms, [0]
 
@@ -382,6 +384,7 @@ def _diverge_at(monkeypatch, step: int) -> None:
         return out
 
     monkeypatch.setattr(glt.pretrain, "mpdp_loss_terms", terms)
+    monkeypatch.setattr(glt.pretrain_packed, "mpdp_loss_terms", terms)
 
 
 def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(
