@@ -2,7 +2,7 @@
 
 `../shared` (genuine data samples and the authors' reference outputs) resolves from the
 repository root; `GLT_SHARED` overrides it. `GLT_DATA` and `GLT_RUNS` override where prepared
-datasets and training runs go.
+datasets and training runs go, `GLT_NWUCLA` where the tutorial finds your NW-UCLA download.
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ def ntu_samples_dir() -> Path:
 
 
 def nwucla_dir() -> Path:
+    """The NW-UCLA copy in the shared folder (tests and CI)."""
     return shared_dir() / "data" / "nw-ucla"
+
+
+def nwucla_recordings_dir() -> Path:
+    """Your own NW-UCLA download (notebook 07): `$GLT_NWUCLA`, else `data/nw-ucla` in the
+    repository."""
+    env = os.environ.get("GLT_NWUCLA")
+    return Path(env) if env else REPO_ROOT / "data" / "nw-ucla"
 
 
 def data_dir() -> Path:

@@ -8,6 +8,11 @@ Executed notebooks go to OUT/executed/ and every notebook writes its key numbers
 WORK/metrics/<notebook>.json; OUT/html/ is the report, a small site (glt.site): an index with
 each notebook's status, run time and key numbers, and one page per notebook. OUT defaults to
 runs/tutorial-<profile> (under `$GLT_RUNS` if set).
+
+Notebook 07 runs on the real NW-UCLA recordings when it finds them: its parameter NWUCLA_DIR
+(the ci profile points it at ../shared/data/nw-ucla), else `$GLT_NWUCLA`, else `data/nw-ucla`
+in the repository (`glt.workspace.nwucla_recordings`); without them it says how to obtain them
+and ends.
 """
 
 from __future__ import annotations

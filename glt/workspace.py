@@ -5,9 +5,12 @@ Every notebook can run on its own: the first one to need the synthetic dataset w
 (`glt synth`, then `glt prepare ntu60`), the others reuse it. A dataset is remade only when it
 was made with other settings (recorded in `recipe.json`). Notebooks 03, 04 and 05 share one
 pretraining run (`pretrained_run`): whichever comes first trains it, the others load it.
+Notebook 07 prepares the real NW-UCLA recordings, when you have them, in the same way.
 
     WORK/synthetic/raw/*.skeleton          genuine-format NTU files
     WORK/synthetic/prepared/{xsub,xview}/  prepared benchmarks (glt/data/store.py)
+    WORK/nwucla/prepared/xview/            NW-UCLA's cross-view benchmark
+    WORK/nwucla/subset/xview/              a few clips of each class of it, for quick runs
     WORK/runs/pretrain-<preset>/           the shared pretraining run (`glt.run`)
     WORK/metrics/<notebook>.json           key numbers of each executed notebook
 """
@@ -20,10 +23,12 @@ import os
 import shutil
 from pathlib import Path
 
-from glt.data.prepare import prepare_ntu
+from glt.data import nwucla
+from glt.data.prepare import prepare_ntu, prepare_nwucla
+from glt.data.store import open_dataset, write_subset
 from glt.data.synthetic import DEFAULT_SUBJECTS, write_synthetic
 from glt.device import resolve_device
-from glt.paths import runs_dir
+from glt.paths import REPO_ROOT, nwucla_recordings_dir, runs_dir
 from glt.pretrain import pretrain
 from glt.run import epochs_done
 
@@ -64,17 +69,62 @@ def synthetic_benchmark(
     return prepared / benchmark
 
 
-def pretrained_run(
-    work_dir: str | os.PathLike, data: str | os.PathLike, preset: str, epochs: int, **options
+def nwucla_recordings(folder: str | os.PathLike = "") -> Path | None:
+    """Your NW-UCLA download (`all_sqe/*.json`, see data/README.md), or None when it is not there.
+
+    folder: empty for the default place (`glt.paths.nwucla_recordings_dir`: `$GLT_NWUCLA`, else
+    `data/nw-ucla`); a relative path is taken from the repository root.
+    """
+    path = REPO_ROOT / folder if folder else nwucla_recordings_dir()  # an absolute folder stays
+    clips = nwucla.clip_dir(path)
+    return path if clips.is_dir() and any(clips.glob("*.json")) else None
+
+
+def nwucla_benchmark(
+    work_dir: str | os.PathLike,
+    recordings: str | os.PathLike,
+    max_clips_per_class: int = 0,
+    *,
+    seed: int = 0,
 ) -> Path:
-    """The pretraining run of `preset` the notebooks share, WORK/runs/pretrain-<preset>.
+    """NW-UCLA's prepared cross-view benchmark (views 1 and 2 train, view 3 test), made on first
+    use from `recordings` (`glt prepare nwucla`); with `max_clips_per_class` > 0, a seeded subset
+    of at most that many clips per class in each part (`glt.data.store.write_subset`)."""
+    root = Path(work_dir) / "nwucla"
+    recipe = {
+        "recordings": str(Path(recordings).resolve()),
+        "max_clips_per_class": max_clips_per_class,
+        "seed": seed,
+    }
+    recipe_path = root / "recipe.json"
+    full, subset = root / "prepared" / "xview", root / "subset" / "xview"
+    if not (recipe_path.is_file() and json.loads(recipe_path.read_text()) == recipe):
+        shutil.rmtree(root, ignore_errors=True)
+        prepare_nwucla(recordings, full.parent, progress=False)
+        if max_clips_per_class:
+            write_subset(open_dataset(full), subset, max_clips_per_class, seed=seed)
+        recipe_path.write_text(json.dumps(recipe) + "\n")  # last: marks the folder complete
+    return subset if max_clips_per_class else full
+
+
+def pretrained_run(
+    work_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    preset: str,
+    epochs: int,
+    *,
+    name: str | None = None,
+    **options,
+) -> Path:
+    """The pretraining run of `preset` the notebooks share, WORK/runs/pretrain-<preset> (or
+    WORK/runs/<name>).
 
     Training is the expensive step, so it is gated: a run that has finished `epochs` epochs is
     reused as it is; otherwise it is resumed (or started) on `data` until it has
     (`glt.pretrain.pretrain`; `options` such as log_every or progress go to it). Returns the
     run folder; read it with `glt.run`.
     """
-    run_dir = Path(work_dir) / "runs" / f"pretrain-{preset}"
+    run_dir = Path(work_dir) / "runs" / (name or f"pretrain-{preset}")
     if epochs_done(run_dir) < epochs:
         pretrain(data, run_dir, preset, resume=True, epochs=epochs, **options)
     return run_dir

@@ -1,9 +1,10 @@
 """The tutorial notebooks: their shape (static checks) and a full papermill run with CI parameters.
 
-The run executes notebooks 01-06 in order with notebooks/params/ci.yaml, writing the executed
+The run executes notebooks 01-07 in order with notebooks/params/ci.yaml, writing the executed
 copies and the HTML report to runs/tutorial-ci/ (gitignored), then checks the metrics each
 notebook saved (finite losses, accuracies above chance, the pretrained encoder above a random
 one) and opens the report in headless Chromium (site_check.py; screenshots in html/screenshots).
+Notebook 07 needs NW-UCLA, which CI has in ../shared; it also runs once without it.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ import json
 import math
 
 import pytest
+from conftest import require
 from site_check import check_site, expected_outputs
 
 from glt import tutorial, workspace
-from glt.paths import runs_dir
+from glt.paths import REPO_ROOT, runs_dir
 
 NOTEBOOKS = tutorial.notebooks()
+NW_UCLA = "07_nw_ucla"
 
 
 def _cells(path):
     return json.loads(path.read_text())["cells"]
 
 
-def test_there_are_six_numbered_notebooks():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_seven_numbered_notebooks():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -71,9 +74,16 @@ def ci_metrics(ci_tutorial):
     return workspace.load_notebook_metrics(ci_tutorial / "work")
 
 
+def ci_nw_ucla_dir():
+    """The NW-UCLA folder notebook 07 gets in the CI run (ci.yaml, from the repository root);
+    without it the notebook saves no metrics."""
+    return REPO_ROOT / tutorial.load_profile("ci")[NW_UCLA]["NWUCLA_DIR"]
+
+
 @pytest.mark.notebooks
 def test_every_notebook_ran_and_saved_finite_metrics(ci_metrics):
-    assert sorted(ci_metrics) == [p.stem for p in NOTEBOOKS]
+    with_data = ci_nw_ucla_dir().exists()
+    assert sorted(ci_metrics) == [p.stem for p in NOTEBOOKS if p.stem != NW_UCLA or with_data]
     for name, metrics in ci_metrics.items():
         for key, value in _finite_numbers(metrics, f"{name}."):
             assert math.isfinite(value), key
@@ -86,6 +96,32 @@ def test_linear_evaluation_is_above_chance_and_pretraining_beats_random(ci_metri
     assert m["pretrained_top1"] > m["random_top1"], m
     # A random encoder (zero positional embeddings) cannot see the order of the frames.
     assert m["random_reversal_change"] < 1e-4 < m["pretrained_reversal_change"], m
+
+
+@pytest.mark.notebooks
+def test_nw_ucla_linear_evaluation_is_above_chance(ci_metrics):
+    require(ci_nw_ucla_dir(), "NW-UCLA")
+    m = ci_metrics[NW_UCLA]
+    assert m["num_train"] > 0 and m["num_test"] > 0 and m["pretrain_epochs"] >= 1
+    assert m["random_top1"] > m["chance"] and m["pretrained_top1"] > m["chance"], m
+    assert m["longest_clip"] <= 300  # the model's length cap cuts nothing
+
+
+@pytest.mark.notebooks
+def test_nw_ucla_without_the_data_explains_how_to_get_it_and_ends_cleanly(tmp_path):
+    import papermill as pm
+
+    executed = tmp_path / f"{NW_UCLA}.ipynb"
+    values = {"WORK_DIR": str(tmp_path / "work"), "NWUCLA_DIR": str(tmp_path / "absent")}
+    with tutorial.inline_figures():
+        pm.execute_notebook(
+            str(tutorial.NOTEBOOKS / f"{NW_UCLA}.ipynb"), str(executed), parameters=values,
+            kernel_name=tutorial.kernel_name(), cwd=str(tutorial.NOTEBOOKS), progress_bar=False,
+        )  # fmt: skip
+    text = json.dumps(json.loads(executed.read_text())["cells"])
+    assert "NW-UCLA is not here" in text and "data/README.md" in text
+    assert expected_outputs(executed) == (0, 0)  # no figure, no animation
+    assert not (tmp_path / "work" / "metrics").exists()
 
 
 @pytest.mark.notebooks

@@ -232,3 +232,29 @@ def test_a_damaged_dataset_is_one_line_naming_the_file(tmp_path, capsys, damage)
         assert named in err and message in err, err
         assert "Traceback" not in err and len(err.splitlines()) == 1
         assert not out.exists()
+
+
+def test_write_subset_keeps_at_most_n_clips_per_class_and_part(tmp_path):
+    labels = [0, 0, 0, 1, 1, 0, 0, 1, 2, 2]
+    splits = ["train"] * 5 + ["val"] * 5
+    clips = _clips(lengths=range(1, 11))
+    full = open_dataset(write_dataset(
+        tmp_path / "full", clips, labels, splits, NTU, names=[f"c{i}" for i in range(10)],
+        info={"subject": list(range(10))}, class_names=["x", "y", "z"], preprocessed=True,
+    ))  # fmt: skip
+    small = open_dataset(store.write_subset(full, tmp_path / "small", 2, seed=1))
+    assert small.meta["parts"] == {"train": 4, "val": 5}  # train: 2 of class 0, 2 of 1
+    assert small.num_classes == 3 and small.class_names == ["x", "y", "z"]
+    for part in ("train", "val"):
+        sub, src = small.part(part), full.part(part)
+        assert np.bincount(sub.labels).max() <= 2
+        rows = [src.names.tolist().index(n) for n in sub.names]
+        assert rows == sorted(rows)  # the original order
+        for k, i in enumerate(rows):  # each clip with its own label, fields and frames
+            assert sub.labels[k] == src.labels[i]
+            assert sub.info["subject"][k] == src.info["subject"][i]
+            np.testing.assert_array_equal(sub.clip(k), src.clip(i))
+    again = open_dataset(store.write_subset(full, tmp_path / "again", 2, seed=1))
+    assert again.train.names.tolist() == small.train.names.tolist()  # seeded
+    with pytest.raises(DataError, match="max_per_class"):
+        store.write_subset(full, tmp_path / "none", 0)

@@ -11,6 +11,8 @@ Clips are stored at their natural length (no padding) after the preprocessing of
 so clip i of a part is `frames[offsets[i]:offsets[i+1]]`. The frames file is memory-mapped on
 reading: a full NTU-120 benchmark never has to fit in RAM.
 
+`write_subset` copies at most n clips of each class of a prepared dataset, for quick runs.
+
 Folders are written under a temporary name and renamed at the end (`glt.atomic.staging_dir`),
 so an interrupted run never leaves a folder that looks complete.
 """
@@ -366,3 +368,36 @@ def _class_indices(labels: Sequence, names: list[str]) -> np.ndarray:
             "integer class indices"
         )
     return values.astype(np.int64)
+
+
+def write_subset(
+    dataset: PreparedDataset,
+    out_dir: str | os.PathLike,
+    max_per_class: int,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """A smaller copy of `dataset` in `out_dir`: at most `max_per_class` clips of each class in
+    each part, drawn at random (seeded) and kept in their order; for quick runs such as CI's."""
+    if max_per_class < 1:
+        raise DataError(f"write_subset: max_per_class={max_per_class}, must be at least 1")
+    rng = np.random.default_rng(seed)
+    sequences, labels, splits, names, info = [], [], [], [], {}
+    for name in dataset.parts:
+        part = dataset.part(name)
+        chosen = [rng.permutation(np.flatnonzero(part.labels == c))[:max_per_class]
+                  for c in np.unique(part.labels)]  # fmt: skip
+        keep = np.sort(np.concatenate(chosen))
+        sequences += [part.clip(i) for i in keep]
+        labels += part.labels[keep].tolist()
+        splits += [name] * len(keep)
+        names += part.names[keep].tolist()
+        for field_name, values in part.info.items():
+            info.setdefault(field_name, []).extend(values[keep].tolist())
+    return write_dataset(
+        out_dir, sequences, labels, splits, dataset.layout, names=names, info=info,
+        class_names=dataset.class_names, num_classes=dataset.num_classes, preprocessed=True,
+        max_frames=dataset.meta["max_frames"], overwrite=overwrite,
+        metadata={"subset_of": str(dataset.root), "max_per_class": max_per_class, "seed": seed},
+    )  # fmt: skip
