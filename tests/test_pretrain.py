@@ -274,22 +274,6 @@ def test_train_step_loss_and_gradient_clipping(data, authors_weighting):
     assert grad_norm > 0.1 and update.norm().item() == pytest.approx(0.01, rel=1e-3)
 
 
-def test_benchmark_script_runs_on_cpu(tmp_path):
-    import runpy
-
-    from glt.paths import REPO_ROOT
-
-    script = runpy.run_path(str(REPO_ROOT / "scripts" / "benchmark_pretrain.py"))
-    out = tmp_path / "bench.json"
-    argv = ["--out", str(out), "--preset", "tiny", "--device", "cpu", "--batch-size", "2"]
-    script["main"](argv + ["--frames", "12", "--steps", "2", "--warmup", "1"])
-    result = json.loads(out.read_text())
-    assert result["preset"] == "tiny" and result["batch_size"] == 2 and not result["out_of_memory"]
-    assert result["samples_per_s"] > 0 and math.isfinite(result["loss"])
-    assert result["peak_memory_gb"] is None  # measured on CUDA only
-    assert "| samples_per_s |" in out.with_suffix(".md").read_text()
-
-
 def test_step_rows_are_logged_and_survive_resume_exactly(data, tmp_path):
     """log_every=1: one step row per step beside the epoch rows; a resumed run keeps exactly
     the step rows of an uninterrupted one (rows written after the checkpoint are dropped)."""
