@@ -90,3 +90,22 @@ def test_layouts_without_head_and_feet_skip_the_orientation_check(genuine):
     headless = replace(NTU, head=None, feet=())
     flipped = [c * np.float32([1, -1, 1]) for c in genuine]
     assert len(_survey(flipped)) == 1 and _survey(flipped, headless) == []
+
+
+def test_prepare_warnings_name_the_final_folder(nwucla_dir, tmp_path):
+    """`glt prepare` writes under a temporary name; its warnings name the folder the user gets."""
+    import json
+
+    from glt.data.prepare import prepare_nwucla
+
+    raw = tmp_path / "raw" / "all_sqe"
+    raw.mkdir(parents=True)
+    for view in ("v01", "v03"):
+        for path in sorted((nwucla_dir / "all_sqe").glob(f"a01_s0*_e0*_{view}.json"))[:3]:
+            clip = json.loads(path.read_text())
+            clip["skeletons"] = (np.asarray(clip["skeletons"]) * 1000).tolist()  # millimetres
+            (raw / path.name).write_text(json.dumps(clip))
+    out = tmp_path / "nwucla"
+    with pytest.warns(DataWarning) as caught:
+        prepare_nwucla(tmp_path / "raw", out, workers=0, progress=False)
+    assert [str(w.message).split(": ")[0] for w in caught] == [str(out / "xview")]

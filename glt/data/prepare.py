@@ -111,6 +111,7 @@ def prepare_ntu(
                 class_names=CLASSES[dataset],
                 preprocessed=True,
                 metadata={**summary, "benchmark": benchmark},
+                shown_as=Path(out_dir) / benchmark,
             )
             parts[benchmark] = {p: splits.count(p) for p in ("train", "val")}
         return parts
@@ -174,6 +175,7 @@ def prepare_nwucla(
             class_names=nwucla.CLASSES,
             preprocessed=True,
             metadata={**summary, "benchmark": "xview"},
+            shown_as=Path(out_dir) / "xview",
         )
         return {"xview": {p: splits.count(p) for p in ("train", "val")}}
 

@@ -239,6 +239,7 @@ def write_dataset(
     metadata: Mapping | None = None,
     overwrite: bool = False,
     strict: bool = False,
+    shown_as: str | os.PathLike | None = None,
 ) -> Path:
     """Preprocess skeleton sequences and write them as a prepared dataset.
 
@@ -249,8 +250,9 @@ def write_dataset(
     names: a name per clip (default clip00000, ...). info: per-clip integer fields to keep,
         e.g. {"subject": [...], "camera": [...]}.
     The sequences are checked for units and orientation (`glt.data.checks`): each problem is a
-    `DataWarning` naming the folder and is listed in metadata.json ("checks"); with `strict`
-    it is a `DataError` instead and nothing is written.
+    `DataWarning` naming the folder (`shown_as`, for a caller that writes under a temporary
+    name) and is listed in metadata.json ("checks"); with `strict` it is a `DataError` instead
+    and nothing is written.
     Returns the folder written. Refuses to replace an existing folder unless `overwrite`.
     """
     out_dir = Path(out_dir)
@@ -308,10 +310,11 @@ def write_dataset(
         clips.append(clip)
 
     checks = survey.findings()
+    shown = shown_as or out_dir  # a caller writing under a temporary name gives the final one
     if checks and strict:
-        raise DataError(f"{out_dir}: {'; '.join(checks)}")
+        raise DataError(f"{shown}: {'; '.join(checks)}")
     for finding in checks:
-        warnings.warn(f"{out_dir}: {finding}", DataWarning, stacklevel=2)
+        warnings.warn(f"{shown}: {finding}", DataWarning, stacklevel=2)
 
     parts = {p: [i for i in range(n) if splits[i] == p] for p in PARTS}
     parts = {p: idx for p, idx in parts.items() if idx}
