@@ -318,8 +318,7 @@ def knn_eval(
 def labelled_subset(labels, fraction: float, seed: int = 0) -> np.ndarray:
     """Indices of a class-balanced labelled subset: round(fraction * n_c) clips (at least one)
     of every class c, drawn without replacement (seeded); sorted."""
-    if not 0 < fraction <= 1:
-        raise GLTError(f"the labelled fraction must be in (0, 1], got {fraction}")
+    check_fraction(fraction)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     picked = []
