@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # A pinned torch keeps pip from pulling the CUDA wheels on CPU machines; override with TORCH_SPEC=torch.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup tutorial test lint clean
+.PHONY: setup tutorial classroom test lint clean
 
 $(BIN)/glt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ setup: $(BIN)/glt
 
 tutorial: setup
 	$(BIN)/python -m glt.tutorial
+
+# A folder of data, runs, executed notebooks and the report that a class reads (README.txt in it).
+classroom: setup
+	$(if $(CLASSROOM),,$(error say where: make classroom CLASSROOM=DIR))
+	$(BIN)/python -m glt.tutorial --classroom "$(CLASSROOM)"
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,6 +1,6 @@
 """Training checkpoints: written atomically, loadable with `torch.load(weights_only=True)`.
 
-A checkpoint is a plain dict of tensors and Python primitives:
+A training checkpoint is a plain dict of tensors and Python primitives:
 
     model       the model's state dict (unwrapped from DDP and torch.compile)
     optimizer   the optimiser's state dict
@@ -8,6 +8,12 @@ A checkpoint is a plain dict of tensors and Python primitives:
     epoch       the epoch to run next; batch: batches of it already done (0 at an epoch's end)
     step        optimiser steps taken so far
     config      the run's configuration as a JSON-like dict
+
+An encoder checkpoint keeps only what reading the encoder needs (no optimiser, no pretraining
+heads, no generator states: it cannot be resumed), as the encoder glt ships (`glt.shipped`):
+
+    encoder     the encoder's state dict
+    epoch, step as above
 
 Files are written with `glt.atomic.atomic_write` (a temporary file renamed over the target), so
 a run killed while saving leaves the previous checkpoint intact and no partial file.
@@ -94,17 +100,40 @@ def save_checkpoint(
 
 
 _KEYS = ("model", "optimizer", "rng", "epoch", "batch", "step", "config")
+_ENCODER_KEYS = ("encoder", "epoch", "step")
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by `save_checkpoint` (tensors and primitives only)."""
-    path = Path(path)
+    return _load_with_keys(Path(path), _KEYS, "checkpoint", map_location)
+
+
+def save_encoder_checkpoint(
+    path: str | os.PathLike, *, encoder: dict, epoch: int, step: int
+) -> Path:
+    """Write an encoder checkpoint atomically: the encoder's state dict `encoder`, the epoch
+    to run next and the steps taken when it was saved."""
+    with atomic_write(path) as f:
+        torch.save({"encoder": encoder, "epoch": int(epoch), "step": int(step)}, f)
+    return Path(path)
+
+
+def load_encoder_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> dict:
+    """Read an encoder checkpoint written by `save_encoder_checkpoint`."""
+    return _load_with_keys(Path(path), _ENCODER_KEYS, "encoder checkpoint", map_location)
+
+
+def _load_with_keys(
+    path: Path, keys: tuple[str, ...], what: str, map_location: str | torch.device
+) -> dict:
     if not path.is_file():
-        raise GLTError(f"no checkpoint at {path}")
-    state = load_plain(path, "checkpoint", map_location)
-    missing = [k for k in _KEYS if not isinstance(state, dict) or k not in state]
+        raise GLTError(f"no {what} at {path}")
+    state = load_plain(path, what, map_location)
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
     if missing:
-        raise GLTError(f"{path} is not a glt checkpoint (no {', '.join(missing)})")
+        raise GLTError(f"{path} is not a glt {what} (no {', '.join(missing)})")
     return state
 
 

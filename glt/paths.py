@@ -2,7 +2,8 @@
 
 `../shared` (genuine data samples and the authors' reference outputs) resolves from the
 repository root; `GLT_SHARED` overrides it. `GLT_DATA` and `GLT_RUNS` override where prepared
-datasets and training runs go, `GLT_NWUCLA` where the tutorial finds your NW-UCLA download.
+datasets and training runs go, `GLT_NWUCLA` where the tutorial finds your NW-UCLA download,
+`GLT_CLASSROOM` a tutorial work folder a teacher prepared, which the notebooks only read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def nwucla_recordings_dir() -> Path:
     repository."""
     env = os.environ.get("GLT_NWUCLA")
     return Path(env) if env else REPO_ROOT / "data" / "nw-ucla"
+
+
+def classroom_dir() -> Path | None:
+    """A teacher's prepared tutorial work folder (`python -m glt.tutorial --classroom DIR` makes
+    DIR/work), whose data and runs the notebooks read in place: `$GLT_CLASSROOM`, else None."""
+    env = os.environ.get("GLT_CLASSROOM")
+    return Path(env) if env else None
 
 
 def data_dir() -> Path:

@@ -8,9 +8,15 @@
                     {"kind": "step", ...} with the loss and its terms of that single step
     loss.png        the loss curves (`glt.viz.plot_loss`), redrawn after every epoch
 
+An encoder run (`save_encoder_run`) holds config.json, metrics.jsonl and, instead of the
+checkpoint, encoder.pt: the encoder's weights alone (`glt.checkpoint`'s encoder checkpoint). It
+reads like a run (`load_encoder`, `load_metrics`, `epochs_done`) but cannot be resumed; the
+encoder glt ships is one (`glt.shipped`).
+
 The trainer (`glt.pretrain`) writes through `save_config`, `save_state` and `MetricsLog`;
 evaluation, the ablations and the notebooks read through `load_config`, `load_encoder`,
-`load_metrics` and `epochs_done`.
+`load_metrics` and `epochs_done`, which take no lock and write nothing: a run can be read
+from a read-only folder.
 """
 
 from __future__ import annotations
@@ -24,14 +30,19 @@ import torch
 
 from glt import viz
 from glt.atomic import atomic_write
-from glt.checkpoint import load_checkpoint, save_checkpoint
+from glt.checkpoint import (
+    load_checkpoint,
+    load_encoder_checkpoint,
+    save_checkpoint,
+    save_encoder_checkpoint,
+)
 from glt.config import PretrainConfig
 from glt.errors import GLTError
 from glt.model import GLTransformer
-from glt.mpdp import PretrainModel
 
 _CONFIG = "config.json"
 _CHECKPOINT = "checkpoint.pt"
+_ENCODER = "encoder.pt"  # of an encoder run
 _METRICS = "metrics.jsonl"
 _PLOT = "loss.png"
 
@@ -76,24 +87,62 @@ def save_state(run_dir: str | os.PathLike, **state) -> Path:
     return save_checkpoint(Path(run_dir) / _CHECKPOINT, **state)
 
 
+def _last_state(run_dir: Path, map_location: str | torch.device = "cpu") -> dict | None:
+    """The run's checkpoint or, in an encoder run, its encoder checkpoint (keys as in
+    `glt.checkpoint`); None before the first."""
+    for name, load in ((_CHECKPOINT, load_checkpoint), (_ENCODER, load_encoder_checkpoint)):
+        if (run_dir / name).is_file():
+            return load(run_dir / name, map_location)
+    return None
+
+
+def _encoder_weights(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """(the encoder's state dict, the checkpoint it is from) of the run's last checkpoint."""
+    state = _last_state(run_dir, map_location)
+    if state is None:
+        raise GLTError(f"no checkpoint at {run_dir / _CHECKPOINT}")
+    if "encoder" in state:
+        return state["encoder"], state
+    prefix = "encoder."  # the encoder inside glt.mpdp.PretrainModel
+    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
+    return weights, state
+
+
 def epochs_done(run_dir: str | os.PathLike) -> int:
     """Epochs the run has completed: its checkpoint's next epoch (0 without a checkpoint)."""
-    state = load_state(run_dir)
+    state = _last_state(Path(run_dir))
     return 0 if state is None else int(state["epoch"])
 
 
 def load_encoder(
     run_dir: str | os.PathLike, map_location: str | torch.device = "cpu"
 ) -> GLTransformer:
-    """The pretrained encoder of the run in `run_dir` (its last checkpoint), in eval mode.
+    """The pretrained encoder of the run in `run_dir` (its last checkpoint, or an encoder run's
+    encoder.pt), in eval mode.
 
     Its configuration is `encoder.config`; the run's full configuration is `load_config(run_dir)`.
     """
-    config = load_config(run_dir)
-    state = load_checkpoint(Path(run_dir) / _CHECKPOINT, map_location)
-    net = PretrainModel(config.model)
-    net.load_state_dict(state["model"])
-    return net.encoder.to(map_location).eval()
+    net = GLTransformer(load_config(run_dir).model)
+    net.load_state_dict(_encoder_weights(Path(run_dir), map_location)[0])
+    return net.to(map_location).eval()
+
+
+def save_encoder_run(
+    run_dir: str | os.PathLike, out_dir: str | os.PathLike, config: PretrainConfig | None = None
+) -> Path:
+    """Write the encoder run of the run in `run_dir` into the folder `out_dir` (made if needed):
+    config.json (`config`, by default the run's), encoder.pt (the last checkpoint's encoder,
+    epoch and step) and metrics.jsonl (the rows up to that step)."""
+    out_dir = Path(out_dir)
+    weights, state = _encoder_weights(Path(run_dir))
+    save_config(out_dir, config or load_config(run_dir))
+    save_encoder_checkpoint(
+        out_dir / _ENCODER, encoder=weights, epoch=state["epoch"], step=state["step"]
+    )
+    rows = [row for row in load_metrics(run_dir, kind=None) if row["step"] <= state["step"]]
+    with atomic_write(out_dir / _METRICS, "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    return out_dir
 
 
 # --- metrics and the loss plot --------------------------------------------------------------------

@@ -3,11 +3,16 @@
     python -m glt.tutorial                      # every notebook, its default parameters
     python -m glt.tutorial --profile ci         # small overrides from notebooks/params/ci.yaml
     python -m glt.tutorial --only 01 03         # a subset, by number
+    python -m glt.tutorial --classroom DIR      # a teacher's folder that students read
 
 Executed notebooks go to OUT/executed/ and every notebook writes its key numbers to
 WORK/metrics/<notebook>.json; OUT/html/ is the report, a small site (glt.site): an index with
 each notebook's status, run time and key numbers, and one page per notebook. OUT defaults to
 runs/tutorial-<profile> (under `$GLT_RUNS` if set).
+
+A classroom folder DIR is the run of every notebook with its default parameters, OUT = DIR and
+WORK = DIR/work, and DIR/README.txt saying what students set: `GLT_CLASSROOM=DIR/work`, whose
+data and pretraining runs their notebooks then read in place (`glt.workspace`).
 
 Notebook 07 runs on the real NW-UCLA recordings when it finds them: its parameter NWUCLA_DIR
 (the ci profile points it at ../shared/data/nw-ucla), else `$GLT_NWUCLA`, else `data/nw-ucla`
@@ -69,18 +74,24 @@ def kernel_name() -> str:
 
 
 @contextmanager
-def inline_figures() -> Iterator[None]:
+def unset_environment(name: str) -> Iterator[None]:
+    """Remove the environment variable `name` for the block (kernels started in it inherit the
+    environment), then restore it."""
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
+
+def inline_figures():
     """Let kernels started here choose Jupyter's inline backend.
 
     Kernels inherit the environment, and a non-interactive MPLBACKEND (CI sets Agg) would keep
     every figure out of the executed notebooks and the report.
     """
-    saved = os.environ.pop("MPLBACKEND", None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ["MPLBACKEND"] = saved
+    return unset_environment("MPLBACKEND")
 
 
 def run(
@@ -130,6 +141,38 @@ def run(
     return runs
 
 
+CLASSROOM_README = """\
+A glt classroom: every tutorial notebook run once with its default parameters
+(python -m glt.tutorial --classroom), so that students need not make the data or
+wait for the pretraining.
+
+  work/       the synthetic data, the pretraining run and each notebook's numbers
+  executed/   the notebooks as they ran here
+  html/       the report: open html/index.html
+
+Students keep their own work folder and set, before starting Jupyter:
+
+    export GLT_CLASSROOM={work}
+
+(or, in a notebook before the first glt call: os.environ["GLT_CLASSROOM"] = "{work}").
+The notebooks then read this folder's data and pretraining run in place wherever their
+settings are the ones used here (the defaults), and write their figures, numbers and
+anything else into the student's own work folder. Nothing here is written after this
+run: the folder may be made read-only (chmod -R a-w).
+"""
+
+
+def make_classroom(folder: Path) -> list[site.Page]:
+    """Run every notebook with its default parameters into `folder` (OUT, with WORK = folder/work),
+    then write folder/README.txt. Another classroom that `$GLT_CLASSROOM` names is not used: the
+    new one holds everything its students read."""
+    folder = Path(folder).resolve()
+    with unset_environment("GLT_CLASSROOM"):
+        runs = run("default", out=folder, work=folder / "work")
+    (folder / "README.txt").write_text(CLASSROOM_README.format(work=folder / "work"))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m glt.tutorial", description=__doc__.split("\n\n")[0]
@@ -142,8 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, help="where data, runs and metrics go (default OUT/work)"
     )
     parser.add_argument("--only", nargs="*", help="notebook numbers or names to run")
+    parser.add_argument(
+        "--classroom", type=Path, metavar="DIR",
+        help="prepare a classroom folder (every notebook, default parameters; see DIR/README.txt)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    runs = run(args.profile, args.out, args.only, args.work)
+    if args.classroom and (args.out or args.work or args.only or args.profile != "default"):
+        parser.error("--classroom runs every notebook with the default parameters into DIR alone")
+    if args.classroom:
+        runs = make_classroom(args.classroom)
+    else:
+        runs = run(args.profile, args.out, args.only, args.work)
     out = runs[0].executed.parent.parent if runs else args.out
     print(f"\nExecuted notebooks: {out / 'executed'}")
     print(f"HTML report:        {out / 'html' / 'index.html'}")
@@ -151,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"{failed[0].name} failed; see its executed copy for the traceback.", file=sys.stderr)
         return 1
+    if args.classroom:
+        print(f"Students set:       GLT_CLASSROOM={out / 'work'} (see {out / 'README.txt'})")
     print(json.dumps({r.name: round(r.seconds, 1) for r in runs}))
     return 0
 

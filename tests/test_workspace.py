@@ -1,15 +1,20 @@
-"""Tests for glt.workspace's NW-UCLA helpers: finding your download, preparing it once."""
+"""Tests for glt.workspace: the NW-UCLA helpers (finding your download, preparing it once) and
+a classroom folder, read in place and never written."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 
 from glt import workspace
 from glt.data.store import open_dataset
+from glt.lock import FolderLock
 from glt.paths import REPO_ROOT
+from glt.run import epochs_done, load_config, load_encoder, load_metrics
 
 
 def _download(nwucla_dir, folder, every=50):
@@ -49,3 +54,58 @@ def test_nwucla_benchmark_is_prepared_once_and_subsets_on_request(nwucla_dir, tm
         labels = small.part(part).labels
         assert np.bincount(labels).max() == 1
         assert set(labels) == set(full.part(part).labels)  # one clip of every action
+
+
+def _listing(folder):
+    """Every file and folder under `folder` (itself included) with its modification time."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in [folder, *folder.rglob("*")]}
+
+
+def _no_lock(self):
+    raise AssertionError(f"a lock was taken on {self.folder}")
+
+
+def test_a_classroom_is_read_in_place_and_never_written(tmp_path, monkeypatch):
+    classroom = tmp_path / "classroom" / "work"
+    small = dict(subjects=2)  # 240 clips
+    quick = dict(model={"depth": 1, "num_frames": 40}, batch_size=64, max_steps=4, progress=False)
+    data = workspace.synthetic_benchmark(classroom, "xsub", **small)
+    run = workspace.pretrained_run(classroom, data, "tiny", 1, **quick)
+    assert epochs_done(run) == 1  # 240 clips: one epoch is 4 steps of 64
+    subprocess.run(["chmod", "-R", "a-w", str(classroom.parent)], check=True)
+    before = _listing(classroom.parent)
+    monkeypatch.setenv("GLT_CLASSROOM", str(classroom))
+    student = tmp_path / "student"
+    try:
+        with monkeypatch.context() as readers:
+            readers.setattr(FolderLock, "__enter__", _no_lock)  # locks are for writers
+            assert workspace.synthetic_benchmark(student, "xsub", **small) == data
+            assert workspace.pretrained_run(student, data, "tiny", 1, **quick) == run
+            assert workspace.run_origin(run) == "the classroom's"
+            assert open_dataset(data).train.clip(0).shape[1:] == (2, 25, 3)
+            assert not load_encoder(run).training and len(load_metrics(run)) == 1
+            assert epochs_done(run) == 1 and load_config(run).data == str(data)
+        assert not student.exists()
+        # Other settings are made in the student's own folder.
+        other = workspace.synthetic_benchmark(student, "xsub", subjects=2, seed=1)
+        assert other == student / "synthetic" / "prepared" / "xsub"
+        assert _listing(classroom.parent) == before
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(classroom.parent)], check=True)
+
+
+def test_a_classroom_run_on_other_data_or_too_short_is_not_used(tmp_path, monkeypatch):
+    classroom = tmp_path / "classroom"
+    (classroom / "runs").mkdir(parents=True)
+    run = classroom / "runs" / "pretrain-tiny"
+    trained = []
+    monkeypatch.setattr(workspace, "pretrain", lambda *args, **kw: trained.append(args[1]))
+    monkeypatch.setattr(workspace, "epochs_done", lambda folder: 3 if folder == run else 0)
+    monkeypatch.setattr(workspace, "is_run", lambda folder: folder == run)
+    monkeypatch.setattr(workspace, "load_config", lambda folder: SimpleNamespace(data="/data/a"))
+    monkeypatch.setenv("GLT_CLASSROOM", str(classroom))
+    student = tmp_path / "student"
+    assert workspace.pretrained_run(student, "/data/a", "tiny", 3, shipped=False) == run
+    assert workspace.pretrained_run(student, "/data/b", "tiny", 3, shipped=False) != run
+    assert workspace.pretrained_run(student, "/data/a", "tiny", 4, shipped=False) != run
+    assert trained == [student / "runs" / "pretrain-tiny"] * 2

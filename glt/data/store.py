@@ -11,7 +11,8 @@ Clips are stored at their natural length (no padding) after the preprocessing of
 so clip i of a part is `frames[offsets[i]:offsets[i+1]]`. The frames file is memory-mapped on
 reading: a full NTU-120 benchmark never has to fit in RAM.
 
-`write_subset` copies at most n clips of each class of a prepared dataset, for quick runs.
+`write_subset` copies at most n clips of each class of a prepared dataset, for quick runs;
+`fingerprint` is a content hash of one, the same wherever and whenever it was written.
 
 Folders are written under a temporary name and renamed at the end (`glt.atomic.staging_dir`),
 so an interrupted run never leaves a folder that looks complete.
@@ -19,6 +20,7 @@ so an interrupted run never leaves a folder that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -150,6 +152,29 @@ def open_dataset(root: str | os.PathLike) -> PreparedDataset:
     for name in dataset.parts:
         dataset.part(name)  # checks the part's files now, not when training reaches them
     return dataset
+
+
+# Metadata that says where a dataset was made from (machine paths), not what it holds.
+_PROVENANCE = ("sources",)
+
+
+def fingerprint(root: str | os.PathLike) -> str:
+    """A content hash of the prepared dataset in `root`, "sha256:<hex>": its metadata (less the
+    paths it was made from) and every part's frames, offsets, labels, names and per-clip
+    fields. Two folders made by the same steps from the same recordings have the same one (the
+    index files' zip timestamps do not enter it)."""
+    dataset = open_dataset(root)
+    meta = {k: v for k, v in dataset.meta.items() if k not in _PROVENANCE}
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for name in dataset.parts:
+        part = dataset.part(name)
+        arrays = {"frames": part.frames, "offsets": part.offsets, "labels": part.labels,
+                  "names": part.names, **part.info}  # fmt: skip
+        for key in sorted(arrays):
+            array = np.ascontiguousarray(arrays[key])
+            digest.update(f"{name}/{key} {array.dtype.str} {array.shape}".encode())
+            digest.update(array.tobytes())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def _first_line(e: Exception) -> str:
