@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import glt.shipped
@@ -111,7 +112,9 @@ def nwucla_benchmark(
     return root / ("subset" if max_clips_per_class else "prepared") / "xview"
 
 
-def _made_once(work_dir: str | os.PathLike, name: str, recipe: dict, make) -> Path:
+def _made_once(
+    work_dir: str | os.PathLike, name: str, recipe: dict, make: Callable[[Path], None]
+) -> Path:
     """The folder `name` made by `make(folder)` with `recipe`: the classroom's when it has a
     complete one of the same recipe (read in place), else WORK/<name>, made unless it is
     complete with that recipe already."""
@@ -127,6 +130,7 @@ def _made_once(work_dir: str | os.PathLike, name: str, recipe: dict, make) -> Pa
 
 
 def _has_recipe(root: Path, recipe: dict) -> bool:
+    """Whether `root` is complete and was made with `recipe`."""
     path = root / _RECIPE
     return path.is_file() and json.loads(path.read_text()) == recipe
 

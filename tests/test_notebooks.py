@@ -13,12 +13,13 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 
 import pytest
 from conftest import require
 from site_check import check_site, expected_outputs
 
-from glt import shipped, tutorial, workspace
+from glt import shipped, site, tutorial, workspace
 from glt.data.store import fingerprint
 from glt.paths import REPO_ROOT, runs_dir
 from glt.run import load_config
@@ -51,6 +52,25 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(path):
         names.append(node.target.id)
     assert "WORK_DIR" in names
     assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+
+
+def test_a_classroom_is_every_notebook_with_defaults_and_a_readme(tmp_path, monkeypatch):
+    calls = []
+
+    def run(profile, out, work):  # records what the notebooks would run with
+        calls.append((profile, out, work, os.environ.get("GLT_CLASSROOM")))
+        (out / "executed").mkdir(parents=True)
+        return [site.Page("01_data", out / "executed" / "01_data.ipynb", 1.0, None)]
+
+    monkeypatch.setattr(tutorial, "run", run)
+    monkeypatch.setenv("GLT_CLASSROOM", str(tmp_path / "an-older-classroom"))
+    assert tutorial.main(["--classroom", str(tmp_path / "class")]) == 0
+    folder = (tmp_path / "class").resolve()
+    assert calls == [("default", folder, folder / "work", None)]
+    assert os.environ["GLT_CLASSROOM"] == str(tmp_path / "an-older-classroom")
+    assert f"export GLT_CLASSROOM={folder / 'work'}" in (folder / "README.txt").read_text()
+    with pytest.raises(SystemExit):
+        tutorial.main(["--classroom", str(tmp_path / "class"), "--profile", "ci"])
 
 
 def _finite_numbers(d, where=""):
