@@ -14,6 +14,7 @@ import ast
 import json
 import math
 import os
+import warnings
 
 import pytest
 from conftest import require
@@ -22,7 +23,7 @@ from site_check import check_site, expected_outputs
 from glt import shipped, site, tutorial, workspace
 from glt.data.store import fingerprint
 from glt.paths import REPO_ROOT, runs_dir
-from glt.run import load_config
+from glt.run import load_config, load_metrics
 
 NOTEBOOKS = tutorial.notebooks()
 NW_UCLA = "07_nw_ucla"
@@ -121,11 +122,14 @@ def test_linear_evaluation_is_above_chance_and_pretraining_beats_random(ci_metri
     assert m["random_reversal_change"] < 1e-4 < m["pretrained_reversal_change"], m
 
 
-# How far notebook 03's encoder may be from the shipped one. On the CPU type and thread count
-# that trained it, training repeats bit for bit (0.0); another CPU or thread count rounds some
-# sums differently in the last bit, and 960 steps of training carry that forward (measured
-# between 1 and 2 threads: see the shipped run's documentation in README.md).
-SHIPPED_TOLERANCE = 1e-4
+# Notebook 03's run against the shipped one. Computed with the same arithmetic (CPU type, thread
+# count, torch), CPU training repeats bit for bit: every logged loss and every weight is equal.
+# With other rounding (measured: 1 thread instead of 2 on the 2-core machine that made it) the
+# losses agree to 2e-7 relative for the first 200 steps, then the runs part ways: after 960
+# steps the weights differ by up to 0.33 and the last epoch's loss by 0.5 %. There only the
+# start of the run can be held equal: to the last bits, for EARLY_STEPS steps.
+EARLY_STEPS = 100
+LAST_BITS = 1e-5  # relative; the measured 2e-7 is one or two float32 roundings
 
 
 @pytest.mark.notebooks
@@ -138,11 +142,25 @@ def test_notebook_03_trains_the_shipped_encoder_again(ci_tutorial):
     if not run.exists():
         pytest.skip("notebook 03 chose another preset than the shipped run's tiny (a GPU)")
     assert fingerprint(load_config(run).data) == shipped.record()["data"]["fingerprint"]
+    ours, theirs = ({r["step"]: r["loss"] for r in load_metrics(folder, kind="step")}
+                    for folder in (run, shipped.FOLDER))  # fmt: skip
+    assert ours.keys() == theirs.keys()
     difference = shipped.distance(run)
-    assert difference <= SHIPPED_TOLERANCE, (
-        f"notebook 03's encoder differs from the shipped one by up to {difference:.3g} "
-        f"(tolerance {SHIPPED_TOLERANCE:g}); remake it with `python -m glt.shipped {run}` if "
-        "the training changed on purpose"
+    remake = f"remake it with `python -m glt.shipped {run}` if the training changed on purpose"
+    if ours == theirs:  # the same arithmetic
+        assert difference == 0.0, f"equal losses but weights up to {difference:.3g} apart"
+        return
+    early = max(abs(ours[s] - theirs[s]) / theirs[s] for s in ours if s <= EARLY_STEPS)
+    assert early <= LAST_BITS, (
+        f"notebook 03's first {EARLY_STEPS} steps differ from the shipped run's by up to "
+        f"{early:.2g} relative (more than rounding: {LAST_BITS:g}), its encoder's weights by up "
+        f"to {difference:.3g}; {remake}"
+    )
+    warnings.warn(
+        f"notebook 03 ran with other rounding than the shipped run (CPU type or thread count): "
+        f"its first {EARLY_STEPS} steps agree to {early:.2g} relative, its encoder's weights "
+        f"differ by up to {difference:.3g}",
+        stacklevel=1,
     )
 
 
