@@ -128,6 +128,7 @@ def load_encoder_checkpoint(
 def _load_with_keys(
     path: Path, keys: tuple[str, ...], what: str, map_location: str | torch.device
 ) -> dict:
+    """A dict saved with `torch.save` that has every one of `keys` (a GLTError otherwise)."""
     if not path.is_file():
         raise GLTError(f"no {what} at {path}")
     state = load_plain(path, what, map_location)

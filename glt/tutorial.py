@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from glt import site, workspace
@@ -85,7 +85,7 @@ def unset_environment(name: str) -> Iterator[None]:
             os.environ[name] = saved
 
 
-def inline_figures():
+def inline_figures() -> AbstractContextManager[None]:
     """Let kernels started here choose Jupyter's inline backend.
 
     Kernels inherit the environment, and a non-interactive MPLBACKEND (CI sets Agg) would keep
