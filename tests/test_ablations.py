@@ -677,7 +677,7 @@ def test_corruption_trend_is_the_least_squares_slope():
     trend = A.corruption_trend(runs)
     assert trend["slope"] == pytest.approx(-2.0) and trend["runs"] == 6
     assert trend["slope_se"] == pytest.approx(np.sqrt(6 / 4 / 4))  # residual variance 6 / 4 over Sxx 4
-    assert trend["paper_slope"] == pytest.approx(-1.99, abs=0.01)
+    assert trend["paper_slope"] == pytest.approx(-1.96)  # 76.3 ... 72.4 over 0-20 %
     with pytest.raises(GLTError, match="two corrupted fractions"):
         A.corruption_trend(runs[:2])
 
@@ -688,7 +688,7 @@ def test_plot_paper_deltas_shows_seeds_means_and_the_paper():
     fig = viz.plot_paper_deltas({"Table A": A.compare_with_paper("a", runs)})
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["ours, one seed", "ours, mean ± 2 s.e.", "paper, NTU-60 xsub"]
+    assert sorted(labels) == ["ours, mean ± 2 s.e.", "ours, one seed", "paper, NTU-60 xsub"]
     diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
     assert [d.get_ydata()[0] for d in diamonds] == [pytest.approx(-1.2)]  # resample52: none
     plt.close(fig)
