@@ -189,8 +189,8 @@ def compare_with_paper(
     runs: one line per (row, seed) (`glt.results.RUN_COLUMNS`, e.g. read from table_X_seeds.csv).
     Our change is paired by seed: row(seed) - baseline(seed), in points of `metric`, over the
     seeds both have. Two noise estimates: the standard error of the mean change over seeds (two
-    seeds or more) and, with `num_test` test clips, the binomial standard error of a difference
-    between two accuracies measured on that test set. The change decides when it is more than
+    seeds or more) and, with `num_test` test clips (default: the runs' own num_test), the
+    binomial standard error of a difference between two accuracies measured on that test set. The change decides when it is more than
     twice the larger of them: "same direction as the paper" or "opposite direction" (for a row
     the paper does not have: "higher" or "lower"); otherwise "within the noise".
 
@@ -204,6 +204,8 @@ def compare_with_paper(
     for run in runs:
         by_row.setdefault(run["row"], {})[int(run["seed"])] = float(run[metric])
     baseline = by_row.get(base.key, {})
+    if num_test is None:
+        num_test = next((int(r["num_test"]) for r in runs if r.get("num_test")), None)
     out = []
     for row in spec.rows:
         seeds = sorted(set(by_row.get(row.key, {})) & set(baseline))
@@ -632,6 +634,7 @@ def _read_run(out_dir: Path, spec: AblationTable, row: AblationRow, seed: int) -
         "top1_best": best.get("top1"),
         "best_epoch": best.get("epoch"),
         "top5_last": result.get("top5"),
+        "num_test": result.get("num_test"),
         "paper_xsub": row.paper_xsub,
         "paper_xview": row.paper_xview,
         "benchmark": _benchmark(settings["data"]),

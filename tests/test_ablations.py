@@ -191,6 +191,10 @@ def test_table_b_zero_percent_reuses_table_a_natural_speed(done):
 # --- the table files ------------------------------------------------------------------------------
 
 
+def test_rows_record_the_size_of_their_test_set(done):
+    assert {r["num_test"] for r in done.a + done.b} == {6}
+
+
 def test_csv_and_markdown_hold_ours_and_the_paper(done):
     for name, rows, paper in (("table_a", done.a, PAPER_A), ("table_b", done.b, PAPER_B)):
         back = read_table(done.out / f"{name}.csv")
@@ -660,6 +664,8 @@ def test_compare_with_paper_pairs_seeds_and_weighs_the_noise():
         100 * ((p * (1 - p) + q * (1 - q)) / 40) ** 0.5
     )
     assert small["resample150"]["verdict"] == "within the noise"
+    recorded = [{**r, "num_test": 40} for r in runs]  # the runs' own test-set size by default
+    assert A.compare_with_paper("a", recorded) == list(small.values())
     b = A.compare_with_paper("b", runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [75.0]))
     assert b[0]["se_seeds"] is None and b[0]["verdict"] == "within the noise"  # no noise estimate
     b = A.compare_with_paper(
