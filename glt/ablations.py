@@ -40,6 +40,10 @@ output folder:
                                           mean, sample std and range over the seeds, and the paper's
     table_a_seeds.csv                     every run's numbers
     table_b/..., table_b.csv, ...
+    changes.csv, changes.md, changes.png  every row's change from its table's baseline (natural
+                                          speed, 0 %) over the seeds, against its noise, next to
+                                          the paper's change (`compare_with_paper`, written by
+                                          `glt ablate`)
 
 A run whose eval/result.json exists is complete: it is read back, not recomputed, so an
 interrupted ablation continues where it stopped (an unfinished pretraining resumes from its last
@@ -63,6 +67,7 @@ not meant for `torchrun`.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -178,6 +183,13 @@ _NOT_SETTINGS = ("data", "workers", "device", "compile")
 # --- our rows against the paper's ------------------------------------------------------------------
 
 BASELINES = {"A": "natural", "B": "corrupt00"}  # the row every other row of a table changes
+_BASELINE_NAMES = {"A": "natural speed", "B": "0 %"}
+
+
+def changes_title(table: str) -> str:
+    """A title for Table `table`'s changes: "Table A: change from natural speed"."""
+    letter = _table(table).letter
+    return f"Table {letter}: change from {_BASELINE_NAMES[letter]}"
 
 
 def compare_with_paper(
@@ -259,6 +271,77 @@ def corruption_trend(runs: Sequence[dict], metric: str = "top1_last") -> dict:
     rows = TABLE_B.rows
     paper = float(np.polyfit([10 * r.corrupt for r in rows], [r.paper_xsub for r in rows], 1)[0])
     return {"slope": slope, "slope_se": se, "runs": len(lines), "paper_slope": paper}
+
+
+CHANGES = "changes"  # OUT/changes.csv, .md, .png: every row's change next to the paper's
+
+
+def write_changes(out_dir: str | os.PathLike, title: str | None = None) -> list[Path]:
+    """Write each row's change from its table's baseline next to the paper's
+    (`compare_with_paper`) for the tables of `out_dir` that have runs (table_X_seeds.csv):
+    changes.csv, changes.md (with Table B's trend, `corruption_trend`, when it has two
+    fractions) and changes.png (`glt.viz.plot_paper_deltas`). Returns the paths, [] when no
+    table has a row besides its baseline."""
+    import matplotlib.pyplot as plt
+
+    from glt import viz
+    from glt.results import read_table
+
+    out_dir = Path(out_dir)
+    runs = {
+        t: read_table(out_dir / f"{spec.folder}_seeds.csv")
+        for t, spec in TABLES.items()
+        if (out_dir / f"{spec.folder}_seeds.csv").is_file()
+    }
+    panels = {changes_title(t): compare_with_paper(t, r) for t, r in runs.items()}
+    panels = {k: v for k, v in panels.items() if v}
+    if not panels:
+        return []
+    lines = [r for rows in panels.values() for r in rows]
+    paths = [out_dir / f"{CHANGES}{suffix}" for suffix in (".csv", ".md", ".png")]
+    with open(paths[0], "w", newline="") as f:
+        columns = [k for k in lines[0] if k != "deltas"] + ["deltas"]
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for line in lines:
+            writer.writerow({**line, "deltas": " ".join(f"{d:.2f}" for d in line["deltas"])})
+    paths[1].write_text(_changes_markdown(panels, runs.get("b")))
+    fig = viz.plot_paper_deltas(panels, title=title)
+    fig.savefig(paths[2], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def _changes_markdown(panels: dict[str, list[dict]], table_b: list[dict] | None) -> str:
+    def points(value) -> str:
+        return "-" if value is None else f"{value:+.1f}"
+
+    out = []
+    for name, rows in panels.items():
+        out += [
+            f"{name}: our change in points of last-epoch top-1, mean over seeds (each seed's in "
+            "brackets), against twice its noise; the paper's on NTU-60 (xsub / xview)",
+            "",
+            "| row | seeds | ours | 2 x noise | paper xsub / xview | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            each = ", ".join(f"{d:+.1f}" for d in r["deltas"])
+            noise = "-" if r["noise"] is None else f"{2 * r['noise']:.1f}"
+            paper = f"{points(r['paper_delta_xsub'])} / {points(r['paper_delta_xview'])}"
+            out.append(
+                f"| {r['setting']} | {r['seeds']} | {r['delta']:+.1f} [{each}] | {noise} | "
+                f"{paper} | {r['verdict']} |"
+            )
+        out.append("")
+    if table_b and len({r["corrupt"] for r in table_b}) > 1:
+        trend = corruption_trend(table_b)
+        se = "" if trend["slope_se"] is None else f" ± {trend['slope_se']:.2f}"
+        out.append(
+            f"Table B's trend over {trend['runs']} runs: {trend['slope']:+.2f}{se} points per "
+            f"10 % of joints corrupted (paper, NTU-60 xsub: {trend['paper_slope']:+.2f})."
+        )
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 # --- running a table ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ files and figure."""
 
 from __future__ import annotations
 
+import csv
 import json
 import pickle
 import shutil
@@ -558,6 +559,41 @@ def test_cli_reads_finished_rows_and_prints_the_table(done, data, capsys, no_tra
     printed = capsys.readouterr().out
     assert "| 5% |" in printed and "| 75.7 | 82.5 |" in printed
     assert "| 20% |" in printed  # the table holds every finished row, not only those asked for
+    assert "Table B: change from 0 %" in printed and "| 20% | 1 |" in printed
+    assert {p.name for p in done.out.glob("changes.*")} == {
+        "changes.csv",
+        "changes.md",
+        "changes.png",
+    }
+
+
+def test_write_changes_files(tmp_path):
+    a = runs_of("natural", [80.0, 82.0, 84.0]) + runs_of("resample150", [70.0, 73.0, 76.0])
+    b = [
+        {**line, "table": "B", "corrupt": pct / 100}
+        for pct, values in ((0, [80.0, 82.0, 84.0]), (20, [76.0, 78.0, 79.0]))
+        for line in runs_of(f"corrupt{pct:02d}", values, num_test=464)
+    ]
+    write_table(a, tmp_path / "table_a", title="A", xlabel="x", source="paper")
+    write_table(b, tmp_path / "table_b", title="B", xlabel="x", source="paper")
+    csv_path, md_path, png_path = A.write_changes(tmp_path)
+    with open(csv_path, newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [(r["row"], r["deltas"]) for r in lines] == [
+        ("resample150", "-10.00 -9.00 -8.00"),
+        ("corrupt20", "-4.00 -4.00 -5.00"),
+    ]
+    md = md_path.read_text()
+    assert (
+        "| Sampling (150 frames) | 3 | -9.0 [-10.0, -9.0, -8.0] | 1.2 | -1.2 / -3.6 | same direction as the paper |"
+        in md
+    )
+    assert (
+        "| 20% | 3 | -4.3 [-4.0, -4.0, -5.0] |" in md and "within the noise" in md
+    )  # 464 test clips: 2 x 2.7 > 4.3
+    assert "Table B's trend over 6 runs: -2.17 ± " in md
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+    assert A.write_changes(tmp_path / "empty") == []
 
 
 def test_cli_errors_are_reported(data, tmp_path, capsys):
@@ -682,7 +718,9 @@ def test_corruption_trend_is_the_least_squares_slope():
     ]
     trend = A.corruption_trend(runs)
     assert trend["slope"] == pytest.approx(-2.0) and trend["runs"] == 6
-    assert trend["slope_se"] == pytest.approx(np.sqrt(6 / 4 / 4))  # residual variance 6 / 4 over Sxx 4
+    assert trend["slope_se"] == pytest.approx(
+        np.sqrt(6 / 4 / 4)
+    )  # residual variance 6 / 4 over Sxx 4
     assert trend["paper_slope"] == pytest.approx(-1.96)  # 76.3 ... 72.4 over 0-20 %
     with pytest.raises(GLTError, match="two corrupted fractions"):
         A.corruption_trend(runs[:2])
