@@ -40,6 +40,10 @@ output folder:
                                           mean, sample std and range over the seeds, and the paper's
     table_a_seeds.csv                     every run's numbers
     table_b/..., table_b.csv, ...
+    changes.csv, changes.md, changes.png  every row's change from its table's baseline (natural
+                                          speed, 0 %) over the seeds, against its noise, next to
+                                          the paper's change (`compare_with_paper`, written by
+                                          `glt ablate`)
 
 A run whose eval/result.json exists is complete: it is read back, not recomputed, so an
 interrupted ablation continues where it stopped (an unfinished pretraining resumes from its last
@@ -63,13 +67,15 @@ not meant for `torchrun`.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from glt.atomic import atomic_write, staging_dir
@@ -81,7 +87,7 @@ from glt.evaluate import linear_eval
 from glt.model import LAYOUT_FIELDS
 from glt.pretrain import pretrain
 from glt.results import EvalResult, aggregate_seeds, save_result, write_table
-from glt.run import load_encoder, load_metrics
+from glt.run import epochs_done, load_config, load_encoder, load_metrics
 
 SETTINGS_FILE = "ablation.json"
 RUN_DIR, EVAL_DIR = "run", "eval"
@@ -174,6 +180,170 @@ TABLES = {"a": TABLE_A, "b": TABLE_B}
 # Pretraining settings that do not change what a row computes (left out of its settings).
 _NOT_SETTINGS = ("data", "workers", "device", "compile")
 
+# --- our rows against the paper's ------------------------------------------------------------------
+
+BASELINES = {"A": "natural", "B": "corrupt00"}  # the row every other row of a table changes
+_BASELINE_NAMES = {"A": "natural speed", "B": "0 %"}
+
+
+def changes_title(table: str) -> str:
+    """A title for Table `table`'s changes: "Table A: change from natural speed"."""
+    letter = _table(table).letter
+    return f"Table {letter}: change from {_BASELINE_NAMES[letter]}"
+
+
+def compare_with_paper(
+    table: str, runs: Sequence[dict], num_test: int | None = None, metric: str = "top1_last"
+) -> list[dict]:
+    """How each row of Table `table` differs from its baseline (natural speed, 0 %), ours next
+    to the paper's, and whether the difference is larger than the noise.
+
+    runs: one line per (row, seed) (`glt.results.RUN_COLUMNS`, e.g. read from table_X_seeds.csv).
+    Our change is paired by seed: row(seed) - baseline(seed), in points of `metric`, over the
+    seeds both have. Two noise estimates: the standard error of the mean change over seeds (two
+    seeds or more) and, with `num_test` test clips (default: the runs' own num_test), the
+    binomial standard error of a difference between two accuracies measured on that test set. The change decides when it is more than
+    twice the larger of them: "same direction as the paper" or "opposite direction" (for a row
+    the paper does not have: "higher" or "lower"); otherwise "within the noise".
+
+    Returns one dict per non-baseline row that shares a seed with the baseline, in the table's
+    order: row, setting, seeds, deltas (per seed), delta (mean), delta_std, se_seeds, se_test,
+    noise, paper_delta_xsub, paper_delta_xview, verdict.
+    """
+    spec = _table(table)
+    base = spec.row(BASELINES[spec.letter])
+    by_row: dict[str, dict[int, float]] = {}
+    for run in runs:
+        by_row.setdefault(run["row"], {})[int(run["seed"])] = float(run[metric])
+    baseline = by_row.get(base.key, {})
+    if num_test is None:
+        num_test = next((int(r["num_test"]) for r in runs if r.get("num_test")), None)
+    out = []
+    for row in spec.rows:
+        seeds = sorted(set(by_row.get(row.key, {})) & set(baseline))
+        if row.key == base.key or not seeds:
+            continue
+        deltas = np.array([by_row[row.key][s] - baseline[s] for s in seeds])
+        std = float(deltas.std(ddof=1)) if len(deltas) > 1 else None
+        se_seeds = None if std is None else std / np.sqrt(len(deltas))
+        se_test = None
+        if num_test:
+            p = np.array([np.mean([by_row[k][s] for s in seeds]) for k in (row.key, base.key)])
+            p = p / 100
+            se_test = 100 * float(np.sqrt((p * (1 - p)).sum() / num_test))
+        noise = max((e for e in (se_seeds, se_test) if e is not None), default=None)
+        paper = {
+            b: None if getattr(row, f"paper_{b}") is None
+            else round(getattr(row, f"paper_{b}") - getattr(base, f"paper_{b}"), 1)
+            for b in ("xsub", "xview")
+        }  # fmt: skip
+        delta = float(deltas.mean())
+        out.append({
+            "row": row.key, "setting": row.label, "seeds": len(seeds),
+            "deltas": [float(d) for d in deltas], "delta": delta, "delta_std": std,
+            "se_seeds": se_seeds, "se_test": se_test, "noise": noise,
+            "paper_delta_xsub": paper["xsub"], "paper_delta_xview": paper["xview"],
+            "verdict": _verdict(delta, noise, paper["xsub"]),
+        })  # fmt: skip
+    return out
+
+
+def _verdict(delta: float, noise: float | None, paper: float | None) -> str:
+    if noise is None or abs(delta) <= 2 * noise:
+        return "within the noise"
+    if paper is None:
+        return "higher" if delta > 0 else "lower"
+    return "same direction as the paper" if delta * paper > 0 else "opposite direction"
+
+
+def corruption_trend(runs: Sequence[dict], metric: str = "top1_last") -> dict:
+    """Table B's trend: the least-squares slope of `metric` against the corrupted fraction over
+    every run (row and seed), in points per 10 % of joints corrupted, with its standard error,
+    and the paper's (xsub) slope over its five rows."""
+    lines = [r for r in runs if r["table"] == "B"]
+    x = np.array([10 * float(r["corrupt"]) for r in lines])  # tens of percent
+    y = np.array([float(r[metric]) for r in lines])
+    if len(set(x)) < 2:
+        raise GLTError("corruption_trend needs runs of at least two corrupted fractions")
+    slope, se = float(np.polyfit(x, y, 1)[0]), None
+    if len(x) > 3:  # the slope's standard error needs more points than coefficients + 1
+        se = float(np.sqrt(np.polyfit(x, y, 1, cov=True)[1][0, 0]))
+    rows = TABLE_B.rows
+    paper = float(np.polyfit([10 * r.corrupt for r in rows], [r.paper_xsub for r in rows], 1)[0])
+    return {"slope": slope, "slope_se": se, "runs": len(lines), "paper_slope": paper}
+
+
+CHANGES = "changes"  # OUT/changes.csv, .md, .png: every row's change next to the paper's
+
+
+def write_changes(out_dir: str | os.PathLike, title: str | None = None) -> list[Path]:
+    """Write each row's change from its table's baseline next to the paper's
+    (`compare_with_paper`) for the tables of `out_dir` that have runs (table_X_seeds.csv):
+    changes.csv, changes.md (with Table B's trend, `corruption_trend`, when it has two
+    fractions) and changes.png (`glt.viz.plot_paper_deltas`). Returns the paths, [] when no
+    table has a row besides its baseline."""
+    import matplotlib.pyplot as plt
+
+    from glt import viz
+    from glt.results import read_table
+
+    out_dir = Path(out_dir)
+    runs = {
+        t: read_table(out_dir / f"{spec.folder}_seeds.csv")
+        for t, spec in TABLES.items()
+        if (out_dir / f"{spec.folder}_seeds.csv").is_file()
+    }
+    panels = {changes_title(t): compare_with_paper(t, r) for t, r in runs.items()}
+    panels = {k: v for k, v in panels.items() if v}
+    if not panels:
+        return []
+    lines = [r for rows in panels.values() for r in rows]
+    paths = [out_dir / f"{CHANGES}{suffix}" for suffix in (".csv", ".md", ".png")]
+    with open(paths[0], "w", newline="") as f:
+        columns = [k for k in lines[0] if k != "deltas"] + ["deltas"]
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for line in lines:
+            writer.writerow({**line, "deltas": " ".join(f"{d:.2f}" for d in line["deltas"])})
+    paths[1].write_text(_changes_markdown(panels, runs.get("b")))
+    fig = viz.plot_paper_deltas(panels, title=title)
+    fig.savefig(paths[2], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def _changes_markdown(panels: dict[str, list[dict]], table_b: list[dict] | None) -> str:
+    def points(value) -> str:
+        return "-" if value is None else f"{value:+.1f}"
+
+    out = []
+    for name, rows in panels.items():
+        out += [
+            f"{name}: our change in points of last-epoch top-1, mean over seeds (each seed's in "
+            "brackets), against twice its noise; the paper's on NTU-60 (xsub / xview)",
+            "",
+            "| row | seeds | ours | 2 x noise | paper xsub / xview | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            each = ", ".join(f"{d:+.1f}" for d in r["deltas"])
+            noise = "-" if r["noise"] is None else f"{2 * r['noise']:.1f}"
+            paper = f"{points(r['paper_delta_xsub'])} / {points(r['paper_delta_xview'])}"
+            out.append(
+                f"| {r['setting']} | {r['seeds']} | {r['delta']:+.1f} [{each}] | {noise} | "
+                f"{paper} | {r['verdict']} |"
+            )
+        out.append("")
+    if table_b and len({r["corrupt"] for r in table_b}) > 1:
+        trend = corruption_trend(table_b)
+        se = "" if trend["slope_se"] is None else f" ± {trend['slope_se']:.2f}"
+        out.append(
+            f"Table B's trend over {trend['runs']} runs: {trend['slope']:+.2f}{se} points per "
+            f"10 % of joints corrupted (paper, NTU-60 xsub: {trend['paper_slope']:+.2f})."
+        )
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 # --- running a table ------------------------------------------------------------------------------
 
 
@@ -213,6 +383,7 @@ def run_table(
     seeds: int | Sequence[int] | None = None,
     model: dict | None = None,
     pretrain_options: dict | None = None,
+    existing_runs: Mapping[str, str | os.PathLike] | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> list[dict]:
@@ -227,7 +398,12 @@ def run_table(
     one seed `seed`. `rows`: the row keys to run (default all). The runs go seed by seed, the
     rows in order within a seed; the table files are rewritten after every run, so an
     interrupted table shows what is done. Complete runs are read back; a run met again with
-    other settings is an error. `device`: for both steps (default: the GPU if there is one).
+    other settings is an error. When nothing is computed and the table files exist, nothing is
+    written (a finished ablation folder can be read where it cannot be written).
+    `existing_runs`: {row key: pretraining run folder} for one seed, runs made elsewhere (e.g.
+    the tutorial's shared run) to evaluate as those rows instead of pretraining them again;
+    each must be complete and made with exactly the row's pretraining settings (checked).
+    `device`: for both steps (default: the GPU if there is one).
 
     Returns the table as written (table_X.csv, `glt.results.aggregate_seeds`): one dict per
     row of this table with at least one complete run of the chosen seeds made with these
@@ -238,6 +414,11 @@ def run_table(
     for key in keys:
         spec.row(key)  # an unknown key fails before anything runs
     chosen = [seed] if seeds is None else seed_list(seeds)
+    existing = {k: Path(v).resolve() for k, v in (existing_runs or {}).items()}
+    for key in existing:
+        spec.row(key)
+    if existing and len(chosen) > 1:
+        raise GLTError("existing runs stand for one seed; give one seed with them")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GLTError("run the ablations as one process, not under torchrun")
     out_dir = Path(out_dir)
@@ -255,13 +436,18 @@ def run_table(
         for s in chosen
     }  # fmt: skip
     todo = [(key, s) for s in chosen for key in keys]
+    changed = False
     for i, (key, s) in enumerate(todo, 1):
         computed = _run_row(
             spec, spec.row(key), s, settings[key, s], dataset, out_dir,
-            device=device, progress=progress, position=f"{i}/{len(todo)}",
+            existing=existing.get(key), device=device, progress=progress,
+            position=f"{i}/{len(todo)}",
         )  # fmt: skip
         if computed:  # the table files follow every new result
             _write(spec, out_dir, settings, chosen, say=False)
+            changed = True
+    if not changed and (out_dir / f"{spec.folder}.csv").is_file():
+        return aggregate_seeds(_runs(spec, out_dir, settings, chosen))
     return _write(spec, out_dir, settings, chosen, say=progress)
 
 
@@ -290,13 +476,7 @@ def _write(
     spec: AblationTable, out_dir: Path, settings: dict, seeds: list[int], say: bool
 ) -> list[dict]:
     """Write the table from the complete runs made with `settings`; returns its rows."""
-    runs = [
-        _read_run(out_dir, spec, r, s)
-        for r in spec.rows
-        for s in seeds
-        if _complete(seed_dir(out_dir, spec.letter, r.key, s))
-        and _saved_settings(seed_dir(out_dir, spec.letter, r.key, s)) == settings[r.key, s]
-    ]
+    runs = _runs(spec, out_dir, settings, seeds)
     if not runs:
         return []
     paths = write_table(
@@ -305,6 +485,17 @@ def _write(
     if say:
         tqdm.write(f"Table {spec.letter}: {', '.join(str(p) for p in paths)}")
     return aggregate_seeds(runs)
+
+
+def _runs(spec: AblationTable, out_dir: Path, settings: dict, seeds: list[int]) -> list[dict]:
+    """The complete runs in `out_dir` made with `settings`, as table lines (`_read_run`)."""
+    return [
+        _read_run(out_dir, spec, r, s)
+        for r in spec.rows
+        for s in seeds
+        if _complete(seed_dir(out_dir, spec.letter, r.key, s))
+        and _saved_settings(seed_dir(out_dir, spec.letter, r.key, s)) == settings[r.key, s]
+    ]
 
 
 def _row_settings(
@@ -323,13 +514,31 @@ def _row_settings(
         model,
         **{**options, "resample": row.resample, "corrupt": row.corrupt},
     )
-    pretraining = {k: v for k, v in config.to_dict().items() if k not in _NOT_SETTINGS}
+    pretraining = _pretraining_settings(config)
     augment = evaluation["augment"] and not row.resample  # fixed-length clips: no speed jitter
     return {
         "data": str(Path(dataset.root).resolve()),
         "pretrain": pretraining,
         "eval": {**evaluation, "augment": augment, "resample": row.resample},
     }
+
+
+def _pretraining_settings(config: PretrainConfig) -> dict:
+    return {k: v for k, v in config.to_dict().items() if k not in _NOT_SETTINGS}
+
+
+def _check_existing_run(run_dir: Path, settings: dict) -> None:
+    """Refuse a run given for a row unless it is complete and made with the row's settings."""
+    changed = _differences(_pretraining_settings(load_config(run_dir)), settings["pretrain"])
+    if changed:
+        raise GLTError(
+            f"{run_dir} was not pretrained with this row's settings ({'; '.join(changed)})"
+        )
+    if epochs_done(run_dir) < settings["pretrain"]["epochs"]:
+        raise GLTError(
+            f"{run_dir} has {epochs_done(run_dir)} of its "
+            f"{settings['pretrain']['epochs']} pretraining epochs; finish it first"
+        )
 
 
 def _complete(row_dir: Path) -> bool:
@@ -392,12 +601,14 @@ def _run_row(
     dataset: PreparedDataset,
     out_dir: Path,
     *,
+    existing: Path | None,
     device: str | None,
     progress: bool,
     position: str,
 ) -> bool:
     """Make one run (row, seed) complete: read it back (returns False), or copy an identical
-    run, or pretrain (resuming an unfinished pretraining) and evaluate (returns True)."""
+    run, or evaluate the `existing` pretraining run, or pretrain (resuming an unfinished
+    pretraining) and evaluate (returns True)."""
     row_dir = seed_dir(out_dir, spec.letter, row.key, seed)
     name = f"Table {spec.letter} [{position}] {row.key} ({row.label}), seed {seed}"
     say = tqdm.write if progress else lambda line: None
@@ -414,15 +625,22 @@ def _run_row(
         say(f"{name}: the same experiment as {twin}, its result copied")
         return True
 
-    run_dir = row_dir / RUN_DIR
-    record = {"run": str(run_dir.relative_to(out_dir)), "reused_from": None}
-    _write_record(row_dir, {"settings": settings, **record})
-    clips = f"clips resampled to {row.resample} frames" if row.resample else "natural speed"
-    say(
-        f"{name}: pretraining (epochs {settings['pretrain']['epochs']}, {clips}, "
-        f"{100 * row.corrupt:g} % of joints corrupted), then linear evaluation"
-    )
-    _pretrain_row(dataset.root, run_dir, settings["pretrain"], device, progress)
+    if existing is not None:
+        _check_existing_run(existing, settings)
+        run_dir = existing
+        record = {"run": str(existing), "reused_from": None}
+        _write_record(row_dir, {"settings": settings, **record})
+        say(f"{name}: the pretraining run {existing} (made elsewhere), then linear evaluation")
+    else:
+        run_dir = row_dir / RUN_DIR
+        record = {"run": str(run_dir.relative_to(out_dir)), "reused_from": None}
+        _write_record(row_dir, {"settings": settings, **record})
+        clips = f"clips resampled to {row.resample} frames" if row.resample else "natural speed"
+        say(
+            f"{name}: pretraining (epochs {settings['pretrain']['epochs']}, {clips}, "
+            f"{100 * row.corrupt:g} % of joints corrupted), then linear evaluation"
+        )
+        _pretrain_row(dataset.root, run_dir, settings["pretrain"], device, progress)
     result = _evaluate_row(spec, row, run_dir, dataset, settings["eval"], device, progress)
     save_result(
         result, row_dir / EVAL_DIR, layout=dataset.layout, encoder_run=run_dir, overwrite=True
@@ -499,6 +717,7 @@ def _read_run(out_dir: Path, spec: AblationTable, row: AblationRow, seed: int) -
         "top1_best": best.get("top1"),
         "best_epoch": best.get("epoch"),
         "top5_last": result.get("top5"),
+        "num_test": result.get("num_test"),
         "paper_xsub": row.paper_xsub,
         "paper_xview": row.paper_xview,
         "benchmark": _benchmark(settings["data"]),

@@ -203,7 +203,7 @@ def load_classifier(
 # One line per (row, seed) run: what `glt.ablations` reads back from a finished run.
 RUN_COLUMNS = (
     "table", "row", "setting", "resample", "corrupt", "seed",
-    "top1_last", "top1_best", "best_epoch", "top5_last", "paper_xsub", "paper_xview",
+    "top1_last", "top1_best", "best_epoch", "top5_last", "num_test", "paper_xsub", "paper_xview",
     "benchmark", "data", "preset", "pretrain_epochs", "pretrain_loss", "pretrain_seconds",
     "eval_epochs", "eval_augment", "eval_seconds", "run_dir", "eval_dir", "reused_from",
 )  # fmt: skip
@@ -213,17 +213,19 @@ TABLE_COLUMNS = (
     "table", "row", "setting", "resample", "corrupt", "seeds", "seed_list",
     "top1_last", "top1_last_std", "top1_last_min", "top1_last_max",
     "top1_best", "top1_best_std", "top1_best_min", "top1_best_max", "best_epochs",
-    "top5_last", "paper_xsub", "paper_xview", "benchmark", "data", "preset",
+    "top5_last", "num_test", "paper_xsub", "paper_xview", "benchmark", "data", "preset",
     "pretrain_epochs", "pretrain_loss", "pretrain_seconds", "eval_epochs", "eval_augment",
     "eval_seconds", "reused_from",
 )  # fmt: skip
 _SPREAD = ("top1_last", "top1_best")  # the columns given with their spread over seeds
 _MEAN = ("top5_last", "pretrain_loss", "pretrain_seconds", "eval_seconds")  # given as means
 _SAME = (
-    "table", "setting", "resample", "corrupt", "paper_xsub", "paper_xview", "benchmark", "data",
-    "preset", "pretrain_epochs", "eval_epochs", "eval_augment",
+    "table", "setting", "resample", "corrupt", "num_test", "paper_xsub", "paper_xview", "benchmark",
+    "data", "preset", "pretrain_epochs", "eval_epochs", "eval_augment",
 )  # fmt: skip
-_INT_COLUMNS = {"resample", "seed", "seeds", "best_epoch", "pretrain_epochs", "eval_epochs"}
+_INT_COLUMNS = {
+    "resample", "seed", "seeds", "best_epoch", "num_test", "pretrain_epochs", "eval_epochs",
+}  # fmt: skip
 _TEXT_COLUMNS = {
     "table", "row", "setting", "seed_list", "best_epochs", "benchmark", "data", "preset",
     "run_dir", "eval_dir", "reused_from",

@@ -5,6 +5,7 @@ files and figure."""
 
 from __future__ import annotations
 
+import csv
 import json
 import pickle
 import shutil
@@ -191,6 +192,10 @@ def test_table_b_zero_percent_reuses_table_a_natural_speed(done):
 # --- the table files ------------------------------------------------------------------------------
 
 
+def test_rows_record_the_size_of_their_test_set(done):
+    assert {r["num_test"] for r in done.a + done.b} == {6}
+
+
 def test_csv_and_markdown_hold_ours_and_the_paper(done):
     for name, rows, paper in (("table_a", done.a, PAPER_A), ("table_b", done.b, PAPER_B)):
         back = read_table(done.out / f"{name}.csv")
@@ -280,6 +285,70 @@ def test_subset_of_rows_and_unknown_names(data, tmp_path, no_training):
     with pytest.raises(GLTError, match="resample"):  # 300 frames but a 100-frame model
         A.run_table_a(data, tmp_path, **{**SETTINGS, "model": {"num_frames": 100}})
     assert not any(tmp_path.iterdir())  # nothing written before the settings are checked
+
+
+def test_a_finished_folder_is_read_where_it_cannot_be_written(done, data, tmp_path, no_training):
+    out = shutil.copytree(done.out, tmp_path / "read-only")
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    stamps = [p.stat().st_mtime_ns for p in files]
+    for p in [*files, *(d for d in out.rglob("*") if d.is_dir()), out]:
+        p.chmod(p.stat().st_mode & ~0o222)
+    try:
+        assert A.run_table_a(data, out, **SETTINGS) == done.a
+        assert A.run_table_b(data, out, **SETTINGS) == done.b
+    finally:
+        for p in [out, *out.rglob("*")]:
+            p.chmod(p.stat().st_mode | 0o200)
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+
+
+def test_an_existing_run_stands_for_a_row(done, data, tmp_path, monkeypatch):
+    natural = done.out / "table_a" / "natural" / "seed0" / "run"  # made elsewhere, reused here
+    evaluated = []
+    real_eval = A.linear_eval
+
+    def spy_eval(encoder, dataset, **kw):
+        evaluated.append(encoder)
+        return real_eval(encoder, dataset, **kw)
+
+    monkeypatch.setattr(A, "pretrain", lambda *a, **k: pytest.fail("pretrained again"))
+    monkeypatch.setattr(A, "linear_eval", spy_eval)
+    out = tmp_path / "out"
+    rows = A.run_table_b(
+        data, out, rows=["corrupt00"], existing_runs={"corrupt00": natural}, **SETTINGS
+    )
+    assert len(evaluated) == 1 and not (out / "table_b" / "corrupt00" / "seed0" / "run").exists()
+    record = json.loads((out / "table_b" / "corrupt00" / "seed0" / "ablation.json").read_text())
+    assert record["run"] == str(natural.resolve())
+    # same encoder, same evaluation settings and seed: the number of the original row
+    assert rows[0]["top1_last"] == pytest.approx(done.b[0]["top1_last"])
+    assert rows[0]["pretrain_loss"] == pytest.approx(done.b[0]["pretrain_loss"])
+
+
+def test_an_existing_run_must_have_the_rows_settings(done, data, tmp_path, no_training):
+    natural = done.out / "table_a" / "natural" / "seed0" / "run"
+    with pytest.raises(
+        GLTError, match=r"not pretrained with this row's settings \(corrupt: 0.0 -> 0.2"
+    ):
+        A.run_table_b(
+            data,
+            tmp_path / "a",
+            rows=["corrupt20"],
+            existing_runs={"corrupt20": natural},
+            **SETTINGS,
+        )
+    with pytest.raises(GLTError, match=r"epochs: 1 -> 2"):
+        A.run_table_a(
+            data,
+            tmp_path / "b",
+            rows=["natural"],
+            existing_runs={"natural": natural},
+            **{**SETTINGS, "epochs": 2},
+        )
+    with pytest.raises(GLTError, match="one seed"):
+        A.run_table_a(data, tmp_path / "c", existing_runs={"natural": natural}, seeds=2, **SETTINGS)
+    with pytest.raises(GLTError, match="no row 'corrupt30'"):
+        A.run_table_b(data, tmp_path / "d", existing_runs={"corrupt30": natural}, **SETTINGS)
 
 
 # --- seeds ----------------------------------------------------------------------------------------
@@ -490,6 +559,41 @@ def test_cli_reads_finished_rows_and_prints_the_table(done, data, capsys, no_tra
     printed = capsys.readouterr().out
     assert "| 5% |" in printed and "| 75.7 | 82.5 |" in printed
     assert "| 20% |" in printed  # the table holds every finished row, not only those asked for
+    assert "Table B: change from 0 %" in printed and "| 20% | 1 |" in printed
+    assert {p.name for p in done.out.glob("changes.*")} == {
+        "changes.csv",
+        "changes.md",
+        "changes.png",
+    }
+
+
+def test_write_changes_files(tmp_path):
+    a = runs_of("natural", [80.0, 82.0, 84.0]) + runs_of("resample150", [70.0, 73.0, 76.0])
+    b = [
+        {**line, "table": "B", "corrupt": pct / 100}
+        for pct, values in ((0, [80.0, 82.0, 84.0]), (20, [76.0, 78.0, 79.0]))
+        for line in runs_of(f"corrupt{pct:02d}", values, num_test=464)
+    ]
+    write_table(a, tmp_path / "table_a", title="A", xlabel="x", source="paper")
+    write_table(b, tmp_path / "table_b", title="B", xlabel="x", source="paper")
+    csv_path, md_path, png_path = A.write_changes(tmp_path)
+    with open(csv_path, newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [(r["row"], r["deltas"]) for r in lines] == [
+        ("resample150", "-10.00 -9.00 -8.00"),
+        ("corrupt20", "-4.00 -4.00 -5.00"),
+    ]
+    md = md_path.read_text()
+    assert (
+        "| Sampling (150 frames) | 3 | -9.0 [-10.0, -9.0, -8.0] | 1.2 | -1.2 / -3.6 | same direction as the paper |"
+        in md
+    )
+    assert (
+        "| 20% | 3 | -4.3 [-4.0, -4.0, -5.0] |" in md and "within the noise" in md
+    )  # 464 test clips: 2 x 2.7 > 4.3
+    assert "Table B's trend over 6 runs: -2.17 ± " in md
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+    assert A.write_changes(tmp_path / "empty") == []
 
 
 def test_cli_errors_are_reported(data, tmp_path, capsys):
@@ -572,3 +676,65 @@ def test_bad_settings_stop_before_any_row(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+# --- our rows against the paper's ---------------------------------------------------------------
+
+
+def test_compare_with_paper_pairs_seeds_and_weighs_the_noise():
+    runs = runs_of("natural", [80.0, 82.0, 84.0]) + runs_of("resample150", [70.0, 73.0, 76.0])
+    runs += runs_of("resample300", [80.5, 81.5, 84.5]) + runs_of("resample52", [86.0, 88.0])
+    a = {r["row"]: r for r in A.compare_with_paper("a", runs)}
+    assert list(a) == ["resample52", "resample150", "resample300"]  # the table's order
+    r150 = a["resample150"]
+    assert r150["deltas"] == [-10.0, -9.0, -8.0] and r150["delta"] == pytest.approx(-9.0)
+    assert r150["se_seeds"] == pytest.approx(1 / 3**0.5) and r150["se_test"] is None
+    assert r150["paper_delta_xsub"] == -1.2 and r150["paper_delta_xview"] == -3.6
+    assert r150["verdict"] == "same direction as the paper"
+    assert a["resample300"]["verdict"] == "within the noise"  # +0.5, +0.5, -0.5 -> mean 0.17
+    assert a["resample52"]["seeds"] == 2 and a["resample52"]["verdict"] == "higher"
+    # with a small test set the binomial error dominates: 9 points on 40 clips is noise
+    small = {r["row"]: r for r in A.compare_with_paper("a", runs, num_test=40)}
+    p, q = 0.73, 0.82
+    assert small["resample150"]["se_test"] == pytest.approx(
+        100 * ((p * (1 - p) + q * (1 - q)) / 40) ** 0.5
+    )
+    assert small["resample150"]["verdict"] == "within the noise"
+    recorded = [{**r, "num_test": 40} for r in runs]  # the runs' own test-set size by default
+    assert A.compare_with_paper("a", recorded) == list(small.values())
+    b = A.compare_with_paper("b", runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [75.0]))
+    assert b[0]["se_seeds"] is None and b[0]["verdict"] == "within the noise"  # no noise estimate
+    b = A.compare_with_paper(
+        "b", runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [80.0]), num_test=2000
+    )
+    assert b[0]["verdict"] == "opposite direction"  # the paper loses 3.9 points at 20 %
+
+
+def test_corruption_trend_is_the_least_squares_slope():
+    runs = [
+        {**line, "table": "B", "corrupt": pct / 100}
+        for pct, values in ((0, [80.0, 82.0]), (10, [78.0, 80.0]), (20, [76.0, 78.0]))
+        for line in runs_of(f"corrupt{pct:02d}", values)
+    ]
+    trend = A.corruption_trend(runs)
+    assert trend["slope"] == pytest.approx(-2.0) and trend["runs"] == 6
+    assert trend["slope_se"] == pytest.approx(
+        np.sqrt(6 / 4 / 4)
+    )  # residual variance 6 / 4 over Sxx 4
+    assert trend["paper_slope"] == pytest.approx(-1.96)  # 76.3 ... 72.4 over 0-20 %
+    with pytest.raises(GLTError, match="two corrupted fractions"):
+        A.corruption_trend(runs[:2])
+
+
+def test_plot_paper_deltas_shows_seeds_means_and_the_paper():
+    runs = runs_of("natural", [80.0, 82.0]) + runs_of("resample150", [70.0, 73.0])
+    runs += runs_of("resample52", [86.0, 88.0])
+    fig = viz.plot_paper_deltas({"Table A": A.compare_with_paper("a", runs)})
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(labels) == ["ours, mean ± 2 s.e.", "ours, one seed", "paper, NTU-60 xsub"]
+    diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
+    assert [d.get_ydata()[0] for d in diamonds] == [pytest.approx(-1.2)]  # resample52: none
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        viz.plot_paper_deltas({"Table A": []})

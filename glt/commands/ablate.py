@@ -98,5 +98,8 @@ def handle(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
         print(table_markdown(rows, TABLES[t].heading, PAPER_SOURCE))
+    changes = ablations.write_changes(out)
+    if changes:
+        print(changes[1].read_text())
     print(f"Ablation folder: {out}")
     return 0

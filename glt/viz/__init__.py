@@ -45,6 +45,7 @@ from glt.viz.style import CMAP, MISSING_COLOR, PERSON_COLORS, token_names
 from glt.viz.training import (
     confusion_matrix,
     plot_loss,
+    plot_paper_deltas,
     plot_table,
     training_curves,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "length_histogram",
     "magnitude_targets",
     "plot_loss",
+    "plot_paper_deltas",
     "plot_table",
     "positional_similarity",
     "resampling_comparison",
