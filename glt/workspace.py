@@ -192,6 +192,19 @@ def run_origin(run_dir: str | os.PathLike) -> str:
     return "your work folder's"
 
 
+def ablation_folder(work_dir: str | os.PathLike, name: str) -> Path:
+    """WORK/ablations/<name>, where notebook 06 runs its tables, or the classroom's folder of
+    that name when WORK has none and the classroom's holds a table (read in place: a finished
+    ablation folder is read without being written, `glt.ablations.run_table`)."""
+    own = Path(work_dir) / "ablations" / name
+    classroom = classroom_dir()
+    if not own.exists() and classroom is not None:
+        theirs = classroom / "ablations" / name
+        if any(theirs.glob("table_*.csv")):
+            return theirs
+    return own
+
+
 def save_notebook_metrics(work_dir: str | os.PathLike, notebook: str, metrics: dict) -> Path:
     """Write a notebook's key numbers to WORK/metrics/<notebook>.json (checked by the tests)."""
     bad = {k: v for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}

@@ -109,3 +109,16 @@ def test_a_classroom_run_on_other_data_or_too_short_is_not_used(tmp_path, monkey
     assert workspace.pretrained_run(student, "/data/b", "tiny", 3, shipped=False) != run
     assert workspace.pretrained_run(student, "/data/a", "tiny", 4, shipped=False) != run
     assert trained == [student / "runs" / "pretrain-tiny"] * 2
+
+
+def test_ablation_folder_is_the_classrooms_when_it_has_the_tables(tmp_path, monkeypatch):
+    classroom, work = tmp_path / "classroom", tmp_path / "student"
+    assert workspace.ablation_folder(work, "x") == work / "ablations" / "x"  # no classroom
+    monkeypatch.setenv("GLT_CLASSROOM", str(classroom))
+    (classroom / "ablations" / "x").mkdir(parents=True)
+    assert workspace.ablation_folder(work, "x") == work / "ablations" / "x"  # no table there
+    (classroom / "ablations" / "x" / "table_a.csv").write_text("row\n")
+    assert workspace.ablation_folder(work, "x") == classroom / "ablations" / "x"
+    assert workspace.ablation_folder(work, "y") == work / "ablations" / "y"  # other settings
+    (work / "ablations" / "x").mkdir(parents=True)  # the student's own comes first
+    assert workspace.ablation_folder(work, "x") == work / "ablations" / "x"
