@@ -348,8 +348,9 @@ def table_markdown(rows: Sequence[dict], title: str, source: str) -> str:
         )
     lines += [
         "",
-        "Last: the last epoch of the linear evaluation. Best: the best test top-1 over the epochs "
-        "after the first half, as the authors' code reports it (method §5). With several seeds: "
+        "Last: the last epoch of the linear evaluation. Best: the best test top-1 over epoch 1 "
+        "and the epochs after the first half, the epochs the authors' code tests (method §5). "
+        "With several seeds: "
         "mean ± sample standard deviation [min, max] over the seeds (pretraining and evaluation "
         "both seeded).",
         f"Paper numbers: {source}.",
