@@ -384,6 +384,7 @@ def run_table(
     model: dict | None = None,
     pretrain_options: dict | None = None,
     existing_runs: Mapping[str, str | os.PathLike] | None = None,
+    finished_only: bool = False,
     device: str | None = None,
     progress: bool = True,
 ) -> list[dict]:
@@ -403,6 +404,9 @@ def run_table(
     `existing_runs`: {row key: pretraining run folder} for one seed, runs made elsewhere (e.g.
     the tutorial's shared run) to evaluate as those rows instead of pretraining them again;
     each must be complete and made with exactly the row's pretraining settings (checked).
+    `finished_only`: train and evaluate nothing; rewrite the table files from the runs already
+    finished (a run of the same experiment is still copied, e.g. natural speed from 0 %), for a
+    table of what a long, stopped ablation has done so far.
     `device`: for both steps (default: the GPU if there is one).
 
     Returns the table as written (table_X.csv, `glt.results.aggregate_seeds`): one dict per
@@ -440,13 +444,13 @@ def run_table(
     for i, (key, s) in enumerate(todo, 1):
         computed = _run_row(
             spec, spec.row(key), s, settings[key, s], dataset, out_dir,
-            existing=existing.get(key), device=device, progress=progress,
-            position=f"{i}/{len(todo)}",
+            existing=existing.get(key), finished_only=finished_only, device=device,
+            progress=progress, position=f"{i}/{len(todo)}",
         )  # fmt: skip
         if computed:  # the table files follow every new result
             _write(spec, out_dir, settings, chosen, say=False)
             changed = True
-    if not changed and (out_dir / f"{spec.folder}.csv").is_file():
+    if not (changed or finished_only) and (out_dir / f"{spec.folder}.csv").is_file():
         return aggregate_seeds(_runs(spec, out_dir, settings, chosen))
     return _write(spec, out_dir, settings, chosen, say=progress)
 
@@ -602,6 +606,7 @@ def _run_row(
     out_dir: Path,
     *,
     existing: Path | None,
+    finished_only: bool,
     device: str | None,
     progress: bool,
     position: str,
@@ -624,6 +629,9 @@ def _run_row(
         _write_record(row_dir, {"settings": settings, **record})
         say(f"{name}: the same experiment as {twin}, its result copied")
         return True
+    if finished_only:
+        say(f"{name}: not finished, left out")
+        return False
 
     if existing is not None:
         _check_existing_run(existing, settings)

@@ -302,6 +302,22 @@ def test_a_finished_folder_is_read_where_it_cannot_be_written(done, data, tmp_pa
     assert [p.stat().st_mtime_ns for p in files] == stamps
 
 
+def test_finished_only_trains_nothing_and_writes_what_is_done(done, data, tmp_path, no_training):
+    out = shutil.copytree(done.out, tmp_path / "partial")
+    shutil.rmtree(out / "table_b" / "corrupt05")  # not finished
+    shutil.rmtree(out / "table_b" / "corrupt00")  # to be copied again from natural speed
+    (out / "table_b.csv").unlink()
+    rows = A.run_table_b(data, out, finished_only=True, **SETTINGS)
+    assert [r["row"] for r in rows] == ["corrupt00", "corrupt10", "corrupt15", "corrupt20"]
+    assert rows[0]["reused_from"] == "table_a/natural"
+    assert [r["row"] for r in read_table(out / "table_b.csv")] == [r["row"] for r in rows]
+    assert not (out / "table_b" / "corrupt05").exists()
+    # no finished run at all: no table
+    assert A.run_table_b(data, tmp_path / "none", seeds=2, finished_only=True, **SETTINGS) == []
+    argv = ["ablate", "--data", str(data), "--out", str(out), "--finished-only"] + CLI_SETTINGS
+    assert main(argv) == 0 and not (out / "table_b" / "corrupt05").exists()
+
+
 def test_an_existing_run_stands_for_a_row(done, data, tmp_path, monkeypatch):
     natural = done.out / "table_a" / "natural" / "seed0" / "run"  # made elsewhere, reused here
     evaluated = []

@@ -56,6 +56,9 @@ def register(subparsers) -> None:
                    help="interpolation augmentation for the natural-speed rows "
                    f"({_evaluation('augment')}; the sampling rows never have it)")
     r = p.add_argument_group("how it runs")
+    r.add_argument("--finished-only", action="store_true",
+                   help="train nothing: write the tables from the runs already finished (e.g. "
+                   "while or after a long ablation was stopped)")
     r.add_argument("--device", help=DEVICE_HELP)
     r.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handle=handle)
@@ -94,6 +97,7 @@ def handle(args: argparse.Namespace) -> int:
             seeds=_seeds(args.seeds),
             model=parse_model_overrides(args.model),
             pretrain_options={"max_steps": args.max_steps},
+            finished_only=args.finished_only,
             device=args.device,
             progress=not args.quiet,
         )
