@@ -41,7 +41,7 @@ output folder:
     table_a_seeds.csv                     every run's numbers
     table_b/..., table_b.csv, ...
     changes.csv, changes.md, changes.png  every row's change from its table's baseline (natural
-                                          speed, 0 %) over the seeds, against its noise, next to
+                                          speed, 0 %) over the seeds, its 95 % interval, next to
                                           the paper's change (`compare_with_paper`, written by
                                           `glt ablate`)
 
@@ -200,16 +200,21 @@ def compare_with_paper(
 
     runs: one line per (row, seed) (`glt.results.RUN_COLUMNS`, e.g. read from table_X_seeds.csv).
     Our change is paired by seed: row(seed) - baseline(seed), in points of `metric`, over the
-    seeds both have. Two noise estimates: the standard error of the mean change over seeds (two
-    seeds or more) and, with `num_test` test clips (default: the runs' own num_test), the
-    binomial standard error of a difference between two accuracies measured on that test set. The change decides when it is more than
-    twice the larger of them: "same direction as the paper" or "opposite direction" (for a row
-    the paper does not have: "higher" or "lower"); otherwise "within the noise".
+    seeds both have. Its 95 % interval ("margin", the half-width): with two seeds or more, from
+    the spread of the changes over the seeds (Student's t with n - 1 degrees of freedom times
+    their standard error, `se_seeds`); with one seed, from the test set alone: 1.96 times the
+    binomial standard error of a difference between two accuracies on `num_test` test clips
+    (`se_test`, default num_test: the runs' own; it treats the two accuracies as independent,
+    which overstates the error of two models tested on the same clips). A change outside its
+    interval decides: "same direction as the paper" or "opposite direction" (for a row the paper
+    does not have: "higher" or "lower"); otherwise "within the noise".
 
     Returns one dict per non-baseline row that shares a seed with the baseline, in the table's
     order: row, setting, seeds, deltas (per seed), delta (mean), delta_std, se_seeds, se_test,
-    noise, paper_delta_xsub, paper_delta_xview, verdict.
+    margin, paper_delta_xsub, paper_delta_xview, verdict.
     """
+    from scipy.stats import t as student
+
     spec = _table(table)
     base = spec.row(BASELINES[spec.letter])
     by_row: dict[str, dict[int, float]] = {}
@@ -224,14 +229,18 @@ def compare_with_paper(
         if row.key == base.key or not seeds:
             continue
         deltas = np.array([by_row[row.key][s] - baseline[s] for s in seeds])
-        std = float(deltas.std(ddof=1)) if len(deltas) > 1 else None
-        se_seeds = None if std is None else std / np.sqrt(len(deltas))
+        n = len(deltas)
+        std = float(deltas.std(ddof=1)) if n > 1 else None
+        se_seeds = None if std is None else std / np.sqrt(n)
         se_test = None
         if num_test:
             p = np.array([np.mean([by_row[k][s] for s in seeds]) for k in (row.key, base.key)])
             p = p / 100
             se_test = 100 * float(np.sqrt((p * (1 - p)).sum() / num_test))
-        noise = max((e for e in (se_seeds, se_test) if e is not None), default=None)
+        if se_seeds is not None:
+            margin = float(student.ppf(0.975, n - 1)) * se_seeds
+        else:
+            margin = None if se_test is None else 1.96 * se_test
         paper = {
             b: None if getattr(row, f"paper_{b}") is None
             else round(getattr(row, f"paper_{b}") - getattr(base, f"paper_{b}"), 1)
@@ -239,17 +248,17 @@ def compare_with_paper(
         }  # fmt: skip
         delta = float(deltas.mean())
         out.append({
-            "row": row.key, "setting": row.label, "seeds": len(seeds),
+            "row": row.key, "setting": row.label, "seeds": n,
             "deltas": [float(d) for d in deltas], "delta": delta, "delta_std": std,
-            "se_seeds": se_seeds, "se_test": se_test, "noise": noise,
+            "se_seeds": se_seeds, "se_test": se_test, "margin": margin,
             "paper_delta_xsub": paper["xsub"], "paper_delta_xview": paper["xview"],
-            "verdict": _verdict(delta, noise, paper["xsub"]),
+            "verdict": _verdict(delta, margin, paper["xsub"]),
         })  # fmt: skip
     return out
 
 
-def _verdict(delta: float, noise: float | None, paper: float | None) -> str:
-    if noise is None or abs(delta) <= 2 * noise:
+def _verdict(delta: float, margin: float | None, paper: float | None) -> str:
+    if margin is None or abs(delta) <= margin:
         return "within the noise"
     if paper is None:
         return "higher" if delta > 0 else "lower"
@@ -320,17 +329,18 @@ def _changes_markdown(panels: dict[str, list[dict]], table_b: list[dict] | None)
     for name, rows in panels.items():
         out += [
             f"{name}: our change in points of last-epoch top-1, mean over seeds (each seed's in "
-            "brackets), against twice its noise; the paper's on NTU-60 (xsub / xview)",
+            "brackets), with the half-width of its 95 % interval; the paper's on NTU-60 "
+            "(xsub / xview)",
             "",
-            "| row | seeds | ours | 2 x noise | paper xsub / xview | verdict |",
+            "| row | seeds | ours | ± 95 % | paper xsub / xview | verdict |",
             "|---|---|---|---|---|---|",
         ]
         for r in rows:
             each = ", ".join(f"{d:+.1f}" for d in r["deltas"])
-            noise = "-" if r["noise"] is None else f"{2 * r['noise']:.1f}"
+            margin = "-" if r["margin"] is None else f"{r['margin']:.1f}"
             paper = f"{points(r['paper_delta_xsub'])} / {points(r['paper_delta_xview'])}"
             out.append(
-                f"| {r['setting']} | {r['seeds']} | {r['delta']:+.1f} [{each}] | {noise} | "
+                f"| {r['setting']} | {r['seeds']} | {r['delta']:+.1f} [{each}] | {margin} | "
                 f"{paper} | {r['verdict']} |"
             )
         out.append("")

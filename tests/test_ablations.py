@@ -600,13 +600,9 @@ def test_write_changes_files(tmp_path):
         ("corrupt20", "-4.00 -4.00 -5.00"),
     ]
     md = md_path.read_text()
-    assert (
-        "| Sampling (150 frames) | 3 | -9.0 [-10.0, -9.0, -8.0] | 1.2 | -1.2 / -3.6 | same direction as the paper |"
-        in md
-    )
-    assert (
-        "| 20% | 3 | -4.3 [-4.0, -4.0, -5.0] |" in md and "within the noise" in md
-    )  # 464 test clips: 2 x 2.7 > 4.3
+    row_150 = "| Sampling (150 frames) | 3 | -9.0 [-10.0, -9.0, -8.0] | 2.5 | -1.2 / -3.6 |"
+    assert row_150 + " same direction as the paper |" in md  # 2.5 = t(2 dof) x 0.58
+    assert "| 20% | 3 | -4.3 [-4.0, -4.0, -5.0] | 1.4 | -3.9 / -4.8 | same direction" in md
     assert "Table B's trend over 6 runs: -2.17 ± " in md
     assert png_path.read_bytes()[:4] == b"\x89PNG"
     assert A.write_changes(tmp_path / "empty") == []
@@ -705,25 +701,30 @@ def test_compare_with_paper_pairs_seeds_and_weighs_the_noise():
     r150 = a["resample150"]
     assert r150["deltas"] == [-10.0, -9.0, -8.0] and r150["delta"] == pytest.approx(-9.0)
     assert r150["se_seeds"] == pytest.approx(1 / 3**0.5) and r150["se_test"] is None
+    assert r150["margin"] == pytest.approx(4.3027 / 3**0.5, rel=1e-4)  # t(0.975, 2 dof) x s.e.
     assert r150["paper_delta_xsub"] == -1.2 and r150["paper_delta_xview"] == -3.6
     assert r150["verdict"] == "same direction as the paper"
     assert a["resample300"]["verdict"] == "within the noise"  # +0.5, +0.5, -0.5 -> mean 0.17
-    assert a["resample52"]["seeds"] == 2 and a["resample52"]["verdict"] == "higher"
-    # with a small test set the binomial error dominates: 9 points on 40 clips is noise
-    small = {r["row"]: r for r in A.compare_with_paper("a", runs, num_test=40)}
+    r52 = a["resample52"]  # +6, +6: no spread, so the interval is empty and the change decides
+    assert r52["seeds"] == 2 and r52["margin"] == 0.0 and r52["verdict"] == "higher"
+    # seeds decide, not the test set: its error is reported beside them
     p, q = 0.73, 0.82
+    small = {r["row"]: r for r in A.compare_with_paper("a", runs, num_test=40)}
     assert small["resample150"]["se_test"] == pytest.approx(
         100 * ((p * (1 - p) + q * (1 - q)) / 40) ** 0.5
     )
-    assert small["resample150"]["verdict"] == "within the noise"
+    assert small["resample150"]["margin"] == r150["margin"]
     recorded = [{**r, "num_test": 40} for r in runs]  # the runs' own test-set size by default
     assert A.compare_with_paper("a", recorded) == list(small.values())
-    b = A.compare_with_paper("b", runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [75.0]))
-    assert b[0]["se_seeds"] is None and b[0]["verdict"] == "within the noise"  # no noise estimate
-    b = A.compare_with_paper(
-        "b", runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [80.0]), num_test=2000
-    )
+    # one seed: the test set's 95 % interval decides
+    one = runs_of("corrupt00", [70.0]) + runs_of("corrupt20", [75.0])
+    b = A.compare_with_paper("b", one)
+    assert b[0]["se_seeds"] is None and b[0]["margin"] is None
+    assert b[0]["verdict"] == "within the noise"  # no noise estimate at all
+    b = A.compare_with_paper("b", one, num_test=2000)
+    assert b[0]["margin"] == pytest.approx(1.96 * b[0]["se_test"])
     assert b[0]["verdict"] == "opposite direction"  # the paper loses 3.9 points at 20 %
+    assert A.compare_with_paper("b", one, num_test=100)[0]["verdict"] == "within the noise"
 
 
 def test_corruption_trend_is_the_least_squares_slope():
@@ -747,8 +748,12 @@ def test_plot_paper_deltas_shows_seeds_means_and_the_paper():
     runs += runs_of("resample52", [86.0, 88.0])
     fig = viz.plot_paper_deltas({"Table A": A.compare_with_paper("a", runs)})
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert sorted(labels) == ["ours, mean ± 2 s.e.", "ours, one seed", "paper, NTU-60 xsub"]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sorted(labels) == [
+        "ours, mean and 95 % interval",
+        "ours, one seed",
+        "paper, NTU-60 xsub",
+    ]
     diamonds = [line for line in ax.get_lines() if line.get_marker() == "D"]
     assert [d.get_ydata()[0] for d in diamonds] == [pytest.approx(-1.2)]  # resample52: none
     plt.close(fig)

@@ -214,16 +214,16 @@ def plot_paper_deltas(
     """Each ablation row's change from its table's baseline, ours next to the paper's: one panel
     per table (`panels`: {panel title: `glt.ablations.compare_with_paper` rows}).
 
-    Per row: every seed's change as a dot, their mean with two noise standard errors as an error
-    bar (the row's "noise"), and the paper's change on NTU-60 `benchmark` as a black diamond
+    Per row: every seed's change as a dot, their mean with its 95 % interval as an error bar
+    (the row's "margin"), and the paper's change on NTU-60 `benchmark` as a black diamond
     (none for a row the paper does not have). The changes are in points of top-1, so rows on a
     different dataset compare by direction and size, not by level.
     """
     if not panels or not any(panels.values()):
         raise ValueError("plot_paper_deltas: no rows given")
-    widths = [max(1, len(rows)) for rows in panels.values()]
+    widths = [max(2, len(rows)) for rows in panels.values()]  # room for a title over one row
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(1.2 + 1.3 * sum(widths), 3.6), layout="constrained",
+        1, len(panels), figsize=(1.0 + 1.4 * sum(widths), 4.0), layout="constrained",
         width_ratios=widths, squeeze=False,
     )  # fmt: skip
     for ax, (name, rows) in zip(axes[0], panels.items(), strict=True):
@@ -233,10 +233,9 @@ def plot_paper_deltas(
             dots = np.asarray(r["deltas"], dtype=float)
             ax.scatter(np.full(len(dots), i - 0.12), dots, s=12, color="C0", alpha=0.6,
                        label="ours, one seed" if i == 0 else None)  # fmt: skip
-            noise = r.get("noise")
-            ax.errorbar(i + 0.05, r["delta"], yerr=None if noise is None else 2 * noise,
+            ax.errorbar(i + 0.05, r["delta"], yerr=r.get("margin"),
                         fmt="o", color="C0", capsize=3, ms=6,
-                        label="ours, mean ± 2 s.e." if i == 0 else None)  # fmt: skip
+                        label="ours, mean and 95 % interval" if i == 0 else None)  # fmt: skip
             paper = r.get(f"paper_delta_{benchmark}")
             if paper is not None:
                 ax.plot(i + 0.22, paper, "D", color="black", ms=5, label=paper_label)
@@ -246,7 +245,10 @@ def plot_paper_deltas(
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.set_title(name, fontsize=9)
         ax.set_ylabel("change of top-1 (points)")
-        ax.legend(fontsize=7, loc="lower left")
+    handles = {}  # one legend for the figure, below the panels
+    for ax in axes[0]:
+        handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=3, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
