@@ -53,13 +53,16 @@ seed, whichever is asked for second copies the other's evaluation (its ablation.
 where).
 
 How long a full NW-UCLA run takes (`--preset nwucla --seeds 3`, both tables: 8 distinct rows x
-3 seeds, each 80 pretraining epochs and 120 linear-evaluation epochs): a projection from times
-per epoch, not a measured run. CPU seconds per epoch on one thread, pretraining / linear
-evaluation (the train clips encoded again every epoch): natural speed 9.0 / 1.8, 52 frames
-6.6 / 1.6, 150 frames 18.9 / 4.9, 300 frames 40.7 / 11.5. That makes per seed about 16 minutes
-for the natural row and for each corrupted row (taken to cost what the natural row costs), 12
-for 52 frames, 35 for 150 and 77 for 300: about 3.4 hours per seed and 10 hours for 3 seeds of
-one CPU core. More threads, or a machine busy with other work, change this (not measured).
+3 seeds, each 80 pretraining epochs and 120 linear-evaluation epochs), from CPU seconds per
+epoch on one thread of a quiet machine, pretraining / linear evaluation (the train clips
+encoded again every epoch): natural speed 6.8 / 1.6, 52 frames 6.6 / 1.6, 150 frames 18.9 / 4.9,
+300 frames 40.7 / 11.5. Per seed that is about 12 minutes for the natural row and for each
+corrupted row, 12 for 52 frames, 35 for 150 and 77 for 300: about 3.1 hours per seed and 9.2
+hours of one core for 3 seeds, a projection (the 300-frame row is 42 % of it). Two processes
+side by side (`--rows` splits the rows, or one `--table` each) use two cores; they may share
+`--out`, and `--finished-only` then rewrites the tables from every finished run; a machine busy with other work is slower: measured with two runs side by side and other
+work on 2 cores, 6.6-12.9 s per pretraining epoch at natural speed and 30.7 at 150 frames.
+`--finished-only` writes the tables of what is done at any time.
 
 Runs go one after the other in one process (on one GPU with the paper preset); the command is
 not meant for `torchrun`.
