@@ -165,7 +165,8 @@ class PretrainConfig:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise GLTError(f"unknown pretraining settings: {unknown}")
-        return cls(**d)
+        # A run recorded before the pad-free path existed was trained on padded batches.
+        return cls(**{"packed": False, **d})
 
 
 @dataclass

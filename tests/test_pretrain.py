@@ -420,3 +420,10 @@ def test_metrics_torn_at_the_end_are_read_damaged_in_the_middle_refused(tmp_path
     (tmp_path / "metrics.jsonl").write_text("\n".join([lines[0], "garbage", lines[1]]) + "\n")
     with pytest.raises(GLTError, match=r"metrics.jsonl, line 2: not a metrics row"):
         load_metrics(tmp_path)
+
+
+def test_a_configuration_recorded_before_the_pad_free_path_reads_as_padded():
+    recorded = PretrainConfig.from_preset("tiny", NTU).to_dict()
+    assert PretrainConfig.from_dict(recorded).packed is True
+    del recorded["packed"]  # what runs wrote before the field existed
+    assert PretrainConfig.from_dict(recorded).packed is False
