@@ -30,7 +30,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check glt tests scripts
+	$(BIN)/ruff check glt tests scripts benchmarks
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
 clean:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import runpy
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -759,3 +760,18 @@ def test_plot_paper_deltas_shows_seeds_means_and_the_paper():
     plt.close(fig)
     with pytest.raises(ValueError):
         viz.plot_paper_deltas({"Table A": []})
+
+
+def test_accuracy_by_clip_length_script(done, data, capsys, monkeypatch):
+    script = Path(__file__).parent.parent / "benchmarks" / "ablation_lengths.py"
+    monkeypatch.setattr("sys.argv", [str(script), str(done.out), str(data), "--edges", "0", "15"])
+    runpy.run_path(str(script), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| row | seeds | 0-14 | 15+ | all |"
+    by_row = {line.split(" | ")[0][2:]: line for line in lines[2:]}
+    # every run counted once: natural speed, not its copy as 0 %; the overall column is the top-1
+    assert "Natural speed with attention mask" in by_row and "0%" not in by_row
+    natural = next(r for r in done.a if r["row"] == "natural")
+    assert by_row["Natural speed with attention mask"].endswith(f"| {natural['top1_last']:.1f} |")
+    short = int((np.asarray(open_dataset(data).val.lengths) < 15).sum())
+    assert lines[-1] == f"| test clips | | {short} | {6 - short} | 6 |"
