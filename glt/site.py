@@ -7,16 +7,19 @@ with a navigation bar and a few rules that keep them readable on a phone: wide t
 and outputs scroll inside their own box instead of widening the page. Figures are embedded
 in the pages and matplotlib's JavaScript animations are kept as they are, so the folder can be
 copied or served as a whole. Repository files the notebooks link to (docs/*.md) become pages
-of the site too.
+of the site too, with the images they show embedded the same way.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from glt.paths import REPO_ROOT
 
@@ -72,6 +75,7 @@ PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 # A markdown link whose target is a relative path (not a URL, not an anchor of the same page).
 RELATIVE_LINK = re.compile(r"\]\((?![a-z]+:|#)([^)\s#]+)(#[^)\s]*)?\)")
+LOCAL_IMAGE = re.compile(r'(<img\b[^>]*?\bsrc=")(?![a-z]+:)([^"]+)(")')
 
 
 @dataclass
@@ -184,9 +188,27 @@ def _write_doc(source: Path, folder: Path, title: str) -> None:
     relative = source.relative_to(REPO_ROOT).with_suffix(".html")
     page = folder / relative
     page.parent.mkdir(parents=True, exist_ok=True)
-    body = markdown2html_mistune(source.read_text(encoding="utf-8"))
+    body = embed_images(markdown2html_mistune(source.read_text(encoding="utf-8")), source.parent)
     navigation = nav(None, None, depth=len(relative.parts) - 1)
     page.write_text(_plain_page(f"{source.name} · {title}", navigation + body), encoding="utf-8")
+
+
+def embed_images(body: str, base: Path) -> str:
+    """Inline the local images of an HTML fragment as data URIs, so the page needs no sibling files.
+
+    Paths are relative to `base` (the markdown file's folder). A missing image is left as it
+    is, for the browser check to report.
+    """
+
+    def replace(match: re.Match) -> str:
+        image = base / unquote(html.unescape(match[2]))
+        if not image.is_file():
+            return match[0]
+        mime = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"{match[1]}data:{mime};base64,{data}{match[3]}"
+
+    return LOCAL_IMAGE.sub(replace, body)
 
 
 def _index(pages: list[Page], summaries: dict, metrics: dict[str, dict], title: str) -> str:

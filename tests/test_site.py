@@ -91,6 +91,16 @@ def test_pages_link_to_their_neighbours_the_index_and_the_docs(stub_site):
     assert 'class="animation"' in first and "data:image/png;base64" in first
 
 
+def test_doc_pages_embed_the_images_they_show(tmp_path):
+    (tmp_path / "fig dir").mkdir()
+    png = _figure_outputs()[0]["data"]["image/png"]
+    (tmp_path / "fig dir" / "a.png").write_bytes(base64.b64decode(png))
+    body = '<img src="fig%20dir/a.png" alt="a" /><img src="gone.png" /><img src="https://x/b.png" />'
+    embedded = site.embed_images(body, tmp_path)
+    assert f'src="data:image/png;base64,{png}"' in embedded
+    assert 'src="gone.png"' in embedded and 'src="https://x/b.png"' in embedded  # left as they were
+
+
 def test_describe_reads_the_title_and_the_first_paragraph():
     nb = new_notebook(
         cells=[new_markdown_cell("# 04 · Linear\n\nFreeze the\nencoder.\n\n**More**")]
