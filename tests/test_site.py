@@ -95,7 +95,9 @@ def test_doc_pages_embed_the_images_they_show(tmp_path):
     (tmp_path / "fig dir").mkdir()
     png = _figure_outputs()[0]["data"]["image/png"]
     (tmp_path / "fig dir" / "a.png").write_bytes(base64.b64decode(png))
-    body = '<img src="fig%20dir/a.png" alt="a" /><img src="gone.png" /><img src="https://x/b.png" />'
+    body = (
+        '<img src="fig%20dir/a.png" alt="a" /><img src="gone.png" /><img src="https://x/b.png" />'
+    )
     embedded = site.embed_images(body, tmp_path)
     assert f'src="data:image/png;base64,{png}"' in embedded
     assert 'src="gone.png"' in embedded and 'src="https://x/b.png"' in embedded  # left as they were
