@@ -33,7 +33,8 @@ Every row is run with every seed (`--seeds`): the seed drives the pretraining (w
 order, augmentation, corruption) and the linear evaluation (head, shuffling, augmentation). The
 output folder:
 
-    table_a/<row>/seed<n>/ablation.json   the run's settings, checked when it is met again
+    table_a/<row>/seed<n>/ablation.json   the run's settings, checked when it is met again (the
+                                          data by content hash: the folder may move)
     table_a/<row>/seed<n>/run/            its pretraining run (`glt.pretrain`, `glt.run`)
     table_a/<row>/seed<n>/eval/           its linear evaluation (`glt.results.save_result`)
     table_a.csv, table_a.md, table_a.png  the table: per row, our top-1 (last and best epoch) as
@@ -84,7 +85,7 @@ from tqdm.auto import tqdm
 from glt.atomic import atomic_write, staging_dir
 from glt.config import LinearConfig, PretrainConfig
 from glt.data.resampled import ResampledDataset
-from glt.data.store import PreparedDataset, open_dataset
+from glt.data.store import PreparedDataset, fingerprint, open_dataset
 from glt.errors import GLTError
 from glt.evaluate import linear_eval
 from glt.model import LAYOUT_FIELDS
@@ -444,9 +445,10 @@ def run_table(
     options = {k: v for k, v in options.items() if v is not None}
     given = dict(epochs=eval_epochs, batch_size=eval_batch_size, lr=eval_lr, augment=eval_augment)
     given = {k: v for k, v in given.items() if v is not None}
+    data_id = fingerprint(dataset.root)
     settings = {
         (r.key, s): _row_settings(
-            r, dataset, preset, model or {}, {**options, "seed": s},
+            r, dataset, data_id, preset, model or {}, {**options, "seed": s},
             asdict(LinearConfig.preset(preset, **given, seed=s)),
         )
         for r in spec.rows
@@ -511,20 +513,24 @@ def _runs(spec: AblationTable, out_dir: Path, settings: dict, seeds: list[int]) 
         for r in spec.rows
         for s in seeds
         if _complete(seed_dir(out_dir, spec.letter, r.key, s))
-        and _saved_settings(seed_dir(out_dir, spec.letter, r.key, s)) == settings[r.key, s]
+        and _same_settings(
+            _saved_settings(seed_dir(out_dir, spec.letter, r.key, s)), settings[r.key, s]
+        )
     ]
 
 
 def _row_settings(
     row: AblationRow,
     dataset: PreparedDataset,
+    data_id: str,
     preset: str,
     model: dict,
     options: dict,
     evaluation: dict,
 ) -> dict:
-    """Everything a row's result depends on: the data, the full pretraining configuration and
-    the evaluation settings (what ablation.json holds). Invalid settings fail here."""
+    """Everything a row's result depends on: the data (its folder and content hash), the full
+    pretraining configuration and the evaluation settings (what ablation.json holds). Invalid
+    settings fail here."""
     config = PretrainConfig.from_preset(
         preset,
         dataset.layout,
@@ -535,6 +541,7 @@ def _row_settings(
     augment = evaluation["augment"] and not row.resample  # fixed-length clips: no speed jitter
     return {
         "data": str(Path(dataset.root).resolve()),
+        "data_fingerprint": data_id,
         "pretrain": pretraining,
         "eval": {**evaluation, "augment": augment, "resample": row.resample},
     }
@@ -589,11 +596,26 @@ def _differences(saved, wanted, name: str = "") -> list[str]:
     return [] if saved == wanted else [f"{name}: {saved!r} -> {wanted!r}"]
 
 
+def _comparable(saved: dict, wanted: dict) -> tuple[dict, dict]:
+    """Two rows' settings as they are compared: the data by content where both recorded its
+    hash (a folder copied or mounted elsewhere holds the same data), else by path."""
+    both = "data_fingerprint" in saved and "data_fingerprint" in wanted
+    ignored = "data" if both else "data_fingerprint"
+    return tuple({k: v for k, v in d.items() if k != ignored} for d in (saved, wanted))
+
+
+def _same_settings(saved: dict | None, wanted: dict) -> bool:
+    if saved is None:
+        return False
+    saved, wanted = _comparable(saved, wanted)
+    return saved == wanted
+
+
 def _check_settings(row_dir: Path, settings: dict) -> None:
     """Refuse to continue or reuse a row that was made with other settings."""
     saved = _saved_settings(row_dir)
-    if saved is not None and saved != settings:
-        changed = "; ".join(_differences(saved, settings))
+    if saved is not None and not _same_settings(saved, settings):
+        changed = "; ".join(_differences(*_comparable(saved, settings)))
         raise GLTError(
             f"{row_dir} was made with other settings ({changed}); choose another --out, "
             "or delete the row's folder to redo it"
@@ -605,7 +627,11 @@ def _equivalent_run(out_dir: Path, row_dir: Path, settings: dict) -> Path | None
     included)."""
     for path in sorted(out_dir.glob(f"table_*/*/seed*/{SETTINGS_FILE}")):
         other = path.parent
-        if other != row_dir and _complete(other) and _saved_settings(other) == settings:
+        if (
+            other != row_dir
+            and _complete(other)
+            and _same_settings(_saved_settings(other), settings)
+        ):
             return other
     return None
 
@@ -649,7 +675,8 @@ def _run_row(
     if existing is not None:
         _check_existing_run(existing, settings)
         run_dir = existing
-        record = {"run": str(existing), "reused_from": None}
+        # Relative, as the run inside out_dir is: the two may move together (a classroom).
+        record = {"run": os.path.relpath(existing, out_dir.resolve()), "reused_from": None}
         _write_record(row_dir, {"settings": settings, **record})
         say(f"{name}: the pretraining run {existing} (made elsewhere), then linear evaluation")
     else:

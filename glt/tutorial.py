@@ -158,7 +158,8 @@ Students keep their own work folder and set, before starting Jupyter:
 The notebooks then read this folder's data and pretraining run in place wherever their
 settings are the ones used here (the defaults), and write their figures, numbers and
 anything else into the student's own work folder. Nothing here is written after this
-run: the folder may be made read-only (chmod -R a-w).
+run: the folder may be made read-only (chmod -R a-w), and copied or mounted elsewhere
+(then give GLT_CLASSROOM its new path).
 """
 
 

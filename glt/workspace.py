@@ -151,7 +151,7 @@ def pretrained_run(
     Training is the expensive step, so it is gated. In this order:
     1. a run in WORK: reused when it has finished `epochs` epochs, else resumed until it has;
     2. else the classroom's run of that name (`glt.paths.classroom_dir`) when it has finished
-       `epochs` epochs on `data`, read in place;
+       `epochs` epochs on `data`, read in place (also where the classroom has moved since);
     3. else, with `shipped`, the run glt ships (`glt.shipped.FOLDER`) when it is this request:
        the same preset, epochs, options and data (`glt.shipped.matches`), read in place;
     4. else a new run in WORK, trained on `data` (`glt.pretrain.pretrain`; `options` such as
@@ -162,7 +162,9 @@ def pretrained_run(
     run_dir = Path(work_dir) / "runs" / folder
     if not is_run(run_dir):
         classroom = classroom_dir()
-        if classroom is not None and _finished_on(classroom / "runs" / folder, data, epochs):
+        if classroom is not None and _finished_on(
+            classroom / "runs" / folder, data, epochs, classroom
+        ):
             return classroom / "runs" / folder
         if shipped and glt.shipped.matches(data, preset, epochs, **options):
             return glt.shipped.FOLDER
@@ -171,13 +173,22 @@ def pretrained_run(
     return run_dir
 
 
-def _finished_on(run_dir: Path, data: str | os.PathLike, epochs: int) -> bool:
-    """Whether `run_dir` holds a run that has finished `epochs` epochs on the folder `data`."""
-    return (
-        is_run(run_dir)
-        and Path(load_config(run_dir).data).resolve() == Path(data).resolve()
-        and epochs_done(run_dir) >= epochs
-    )
+def _finished_on(run_dir: Path, data: str | os.PathLike, epochs: int, classroom: Path) -> bool:
+    """Whether the classroom's `run_dir` has finished `epochs` epochs on the folder `data`.
+
+    A classroom may have been copied or mounted elsewhere since its runs recorded their data
+    folder: a recorded path that ends with `data`'s place inside the classroom is the same folder.
+    """
+    if not is_run(run_dir) or epochs_done(run_dir) < epochs:
+        return False
+    recorded, data = Path(load_config(run_dir).data).resolve(), Path(data).resolve()
+    if recorded == data:
+        return True
+    classroom = classroom.resolve()
+    if not data.is_relative_to(classroom):
+        return False
+    place = data.relative_to(classroom).parts
+    return recorded.parts[-len(place) :] == place
 
 
 def run_origin(run_dir: str | os.PathLike) -> str:

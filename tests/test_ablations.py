@@ -336,10 +336,34 @@ def test_an_existing_run_stands_for_a_row(done, data, tmp_path, monkeypatch):
     )
     assert len(evaluated) == 1 and not (out / "table_b" / "corrupt00" / "seed0" / "run").exists()
     record = json.loads((out / "table_b" / "corrupt00" / "seed0" / "ablation.json").read_text())
-    assert record["run"] == str(natural.resolve())
+    assert (out / record["run"]).resolve() == natural.resolve()
     # same encoder, same evaluation settings and seed: the number of the original row
     assert rows[0]["top1_last"] == pytest.approx(done.b[0]["top1_last"])
     assert rows[0]["pretrain_loss"] == pytest.approx(done.b[0]["pretrain_loss"])
+
+
+def test_a_folder_moved_with_its_data_and_runs_is_read_back(done, data, tmp_path, monkeypatch):
+    # A classroom: data, a shared pretraining run and the ablation folder, mounted elsewhere later.
+    made, mounted = tmp_path / "made", tmp_path / "mounted"
+    shutil.copytree(data, made / "data")
+    shutil.copytree(done.out / "table_a" / "natural" / "seed0" / "run", made / "runs" / "shared")
+    monkeypatch.setattr(A, "pretrain", lambda *a, **k: pytest.fail("pretrained again"))
+    rows = A.run_table_b(made / "data", made / "ablations", rows=["corrupt00"],
+                         existing_runs={"corrupt00": made / "runs" / "shared"}, **SETTINGS)  # fmt: skip
+    shutil.move(made, mounted)
+    monkeypatch.setattr(A, "linear_eval", lambda *a, **k: pytest.fail("evaluated again"))
+    moved = A.run_table_b(mounted / "data", mounted / "ablations", rows=["corrupt00"],
+                          existing_runs={"corrupt00": mounted / "runs" / "shared"}, **SETTINGS)  # fmt: skip
+    assert moved == rows  # the same lines: "data" says where the row was made
+    # Without the data's hash (rows made before glt recorded it), the path decides.
+    record_file = mounted / "ablations" / "table_b" / "corrupt00" / "seed0" / "ablation.json"
+    record = json.loads(record_file.read_text())
+    del record["settings"]["data_fingerprint"]
+    record["settings"]["data"] = str(made / "data")
+    record_file.write_text(json.dumps(record))
+    with pytest.raises(GLTError, match=r"other settings \(data: "):
+        A.run_table_b(mounted / "data", mounted / "ablations", rows=["corrupt00"],
+                      existing_runs={"corrupt00": mounted / "runs" / "shared"}, **SETTINGS)  # fmt: skip
 
 
 def test_an_existing_run_must_have_the_rows_settings(done, data, tmp_path, no_training):

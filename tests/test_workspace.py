@@ -9,6 +9,7 @@ import subprocess
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from glt import workspace
 from glt.data.store import open_dataset
@@ -92,6 +93,27 @@ def test_a_classroom_is_read_in_place_and_never_written(tmp_path, monkeypatch):
         assert _listing(classroom.parent) == before
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(classroom.parent)], check=True)
+
+
+def test_a_classroom_moved_elsewhere_still_serves_its_runs(tmp_path, monkeypatch):
+    # A teacher prepares the folder on one machine; students mount it at another path.
+    made, mounted = tmp_path / "teacher" / "work", tmp_path / "share" / "class" / "work"
+    small = dict(subjects=2)
+    quick = dict(model={"depth": 1, "num_frames": 40}, batch_size=64, max_steps=4, progress=False)
+    run = workspace.pretrained_run(made, workspace.synthetic_benchmark(made, "xsub", **small),
+                                   "tiny", 1, **quick)  # fmt: skip
+    mounted.parent.mkdir(parents=True)
+    shutil.move(made, mounted)
+    monkeypatch.setenv("GLT_CLASSROOM", str(mounted))
+    monkeypatch.setattr(workspace, "pretrain", lambda *a, **k: pytest.fail("trained again"))
+    student = tmp_path / "student"
+    data = workspace.synthetic_benchmark(student, "xsub", **small)
+    assert data == mounted / "synthetic" / "prepared" / "xsub"
+    moved = mounted / run.relative_to(made)
+    assert workspace.pretrained_run(student, data, "tiny", 1, **quick) == moved
+    # The run recorded the folder it was trained on; another folder of the classroom is not it.
+    other = mounted / "synthetic" / "prepared" / "xview"
+    assert not workspace._finished_on(moved, other, 1, mounted)
 
 
 def test_a_classroom_run_on_other_data_or_too_short_is_not_used(tmp_path, monkeypatch):
