@@ -5,8 +5,9 @@ title), its status, run time and key numbers (WORK/metrics/<notebook>.json). Eve
 to the index and to the previous and next notebooks. Pages are nbconvert's `lab` template
 with a navigation bar and a few rules that keep them readable on a phone: wide tables, code
 and outputs scroll inside their own box instead of widening the page. Figures are embedded
-in the pages and matplotlib's JavaScript animations are kept as they are, so the folder can be
-copied or served as a whole. Repository files the notebooks link to (docs/*.md) become pages
+in the pages, the math is MathML (drawn by the browser, no MathJax) and matplotlib's JavaScript
+animations are kept as they are, so the folder can be copied or served as a whole, and read
+offline. Repository files the notebooks link to (docs/*.md) become pages
 of the site too, with the images they show embedded the same way.
 """
 
@@ -67,7 +68,10 @@ a.anchor-link { display: none; }  /* as on the notebook pages */
 """
 
 # Pages extend nbconvert's lab template: the navigation bar above and below the notebook.
+# MathJax and require.js (for widgets, whose state is dropped) would come from CDNs: left out.
 PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{% block html_head_js_requirejs %}{% endblock html_head_js_requirejs %}
+{% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}
 {% block extra_css %}<style>{{ resources.site_css }}</style>{% endblock extra_css %}
 {% block body_header %}{{ super() }}{{ resources.site_nav }}{% endblock body_header %}
 {% block body_footer %}{{ resources.site_nav }}{{ super() }}{% endblock body_footer %}
@@ -161,14 +165,61 @@ def _link_to_site(nb) -> set[Path]:
     return docs
 
 
+def _math_renderer(**options):
+    """nbconvert's markdown renderer, writing the math as MathML instead of TeX for MathJax."""
+    from latex2mathml.converter import convert
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+    class MathMLRenderer(IPythonRenderer):
+        def inline_math(self, body: str) -> str:
+            return convert(body)
+
+        def block_math(self, body: str) -> str:
+            return convert(body, display="block")
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return convert(f"\\begin{{{name}}}{body}\\end{{{name}}}", display="block")
+
+    return MathMLRenderer(escape=False, **options)
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown as the site renders it: nbconvert's flavour (math included) with MathML."""
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    return MarkdownWithMath(renderer=_math_renderer()).render(text)
+
+
+def _exporter(**kwargs):
+    """nbconvert's HTMLExporter whose markdown cells render their math as MathML."""
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
+
+    class SiteExporter(HTMLExporter):
+        @pass_context  # as HTMLExporter's: the template passes the cell in the context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = _math_renderer(
+                attachments=cell.get("attachments", {}),
+                embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return SiteExporter(**kwargs)
+
+
 def _write_notebook_page(nb, path: Path, navigation: str) -> None:
     from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     # Progress bars print many updates; coalescing shows each bar once, as Jupyter does.
     config = Config({"CoalesceStreamsPreprocessor": {"enabled": True}})
-    exporter = HTMLExporter(
+    exporter = _exporter(
         config=config,
         extra_loaders=[DictLoader({"site-page.html.j2": PAGE_TEMPLATE})],
         template_file="site-page.html.j2",
@@ -183,12 +234,10 @@ def _write_notebook_page(nb, path: Path, navigation: str) -> None:
 
 
 def _write_doc(source: Path, folder: Path, title: str) -> None:
-    from nbconvert.filters.markdown import markdown2html_mistune
-
     relative = source.relative_to(REPO_ROOT).with_suffix(".html")
     page = folder / relative
     page.parent.mkdir(parents=True, exist_ok=True)
-    body = embed_images(markdown2html_mistune(source.read_text(encoding="utf-8")), source.parent)
+    body = embed_images(markdown_to_html(source.read_text(encoding="utf-8")), source.parent)
     navigation = nav(None, None, depth=len(relative.parts) - 1)
     page.write_text(_plain_page(f"{source.name} · {title}", navigation + body), encoding="utf-8")
 

@@ -2,9 +2,10 @@
 
 Used by test_site.py (a small site built from stub notebooks) and test_notebooks.py (the site of
 the executed tutorial). The browser resolves no host name, so the check does not depend on the
-network: nbconvert's pages load MathJax, require.js and the widget renderer from CDNs, and
-matplotlib's animation buttons their icons; those loads fail here and are the only console
-errors tolerated.
+network and sees what an offline reader sees: a page may not load a script from the network
+(its math is MathML, drawn by the browser); the icon font of matplotlib's animation buttons
+comes from a CDN, its load fails here (the pages draw the buttons as text) and is the only
+console error tolerated.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ return {
   animations: [...document.querySelectorAll('.animation')].map(
     a => !!a.querySelector('img') && !!a.querySelector('input[type=range]')),
   width: document.documentElement.scrollWidth,
+  math: [...document.querySelectorAll('math')].map(m => {
+    const box = m.getBoundingClientRect();
+    return box.width > 0 && box.height > 0;
+  }),
+  network_scripts: [...document.scripts].map(s => s.src).filter(u => /^https?:/.test(u)),
 };
 """
 # Animations set their image's source from a script; a broken image is complete too.
@@ -101,6 +107,9 @@ def check_site(driver, site: Path, executed: Path) -> list[str]:
             if entry["level"] == "SEVERE" and not external:
                 problems.append(f"{name}: console error: {entry['message'][:300]}")
         problems += [f"{name}: image not loaded: {i}" for i in found["broken_images"]]
+        problems += [f"{name}: script from the network: {u}" for u in found["network_scripts"]]
+        if not all(found["math"]):
+            problems.append(f"{name}: {found['math'].count(False)} math elements not drawn")
         if found["width"] > WINDOW[0]:
             problems.append(f"{name}: {found['width']} px wide, wider than a {WINDOW[0]} px screen")
         notebook = executed / f"{name}.ipynb"

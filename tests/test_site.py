@@ -54,7 +54,8 @@ def stub_site(tmp_path_factory):
     executed.mkdir()
     first = _notebook(
         executed / "01_first.ipynb", "01 · First steps", "Read a clip, then animate it.",
-        "The method: [method §2](../docs/method.md); next: [02](02_second.ipynb#Second-steps).",
+        "The method: [method §2](../docs/method.md); next: [02](02_second.ipynb#Second-steps). "
+        "Features $P_b \\in \\mathbb{R}^{T \\times J \\times D}$; `$GLT_RUNS` stays code.",
         _figure_outputs(),
     )  # fmt: skip
     second = _notebook(
@@ -89,6 +90,9 @@ def test_pages_link_to_their_neighbours_the_index_and_the_docs(stub_site):
     assert 'href="docs/method.html"' in first and 'href="02_second.html#Second-steps"' in first
     assert "method" in (folder / "docs" / "method.html").read_text()
     assert 'class="animation"' in first and "data:image/png;base64" in first
+    # Math as MathML, nothing from a CDN but the animation buttons' icon font (drawn as text).
+    assert first.count("<math ") == 1 and "<code>$GLT_RUNS</code>" in first
+    assert "mathjax" not in first.lower() and "require.min.js" not in first
 
 
 def test_doc_pages_embed_the_images_they_show(tmp_path):
@@ -122,6 +126,8 @@ def test_browser_check_reports_what_is_broken(tmp_path, browser):
         "<!doctype html><meta name='viewport' content='width=device-width'>"
         "<a href='gone.html'>gone</a><a href='#nowhere'>anchor</a><img src='missing.png'>"
         "<div style='width:3000px'>wide</div><script>undefinedFunction()</script>"
+        "<script src='https://cdn.example.org/mathjax.js'></script>"
+        "<math style='display:none'><mi>x</mi></math><math><mi>y</mi></math>"
     )
     (tmp_path / "page.ipynb").write_text(
         nbformat.writes(new_notebook(cells=[new_code_cell("", outputs=_figure_outputs() * 2)]))
@@ -130,6 +136,7 @@ def test_browser_check_reports_what_is_broken(tmp_path, browser):
     for expected in (
         "console error", "image not loaded", "wider than", "1 images for 2 figure outputs",
         "animation elements [] for 2", "missing file: gone.html", "missing anchor: #nowhere",
+        "script from the network: https://cdn.example.org/mathjax.js", "1 math elements not drawn",
     ):  # fmt: skip
         assert expected in problems, problems
 
