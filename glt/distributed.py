@@ -10,6 +10,7 @@ process is a world of one and no process group is made.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -54,9 +55,19 @@ def setup(device: str | None = None) -> Context:
     return Context(rank=rank, local_rank=local_rank, world_size=world_size, device=resolved)
 
 
-def teardown() -> None:
-    """Leave the process group, if this process joined one."""
+def teardown(together: bool = True) -> None:
+    """Leave the process group, if this process joined one.
+
+    Objects that hold the group (a DistributedDataParallel's reducer, often in a reference
+    cycle) are freed first: left to the interpreter's exit, gloo sometimes aborts the process
+    there ("terminate called without an active exception") after all its work is done.
+    together: first wait until every rank is leaving; False after an error, when the other
+    ranks may never come.
+    """
     if dist.is_initialized():
+        gc.collect()
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -227,9 +227,12 @@ def pretrain(
         with _run_lock(out_dir, ctx):
             config = resolve_config(out_dir, data_dir, preset, model, options, resume)
             distributed.barrier()  # every rank has read out_dir before rank 0 writes to it
-            return _train(config, out_dir, ctx, progress)
-    finally:
-        distributed.teardown()
+            summary = _train(config, out_dir, ctx, progress)
+    except BaseException:
+        distributed.teardown(together=False)  # the other ranks may never come
+        raise
+    distributed.teardown()
+    return summary
 
 
 @contextlib.contextmanager

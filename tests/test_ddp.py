@@ -63,6 +63,11 @@ def _first_step(out: str, packed: bool = False) -> None:
     """One SGD step (lr 1) on a fixed batch of 4 clips, each rank taking its share of them,
     padded or packed; rank 0 saves the summed statistics and the updated weights to `out`."""
     ctx = distributed.setup("cpu")
+    _take_step(ctx, out, packed)
+    distributed.teardown()  # as glt.pretrain: the model, out of scope, is freed first
+
+
+def _take_step(ctx, out: str, packed: bool) -> None:
     quiet = {"dropout": 0.0, "attn_dropout": 0.0, "drop_path": 0.0}
     config = PretrainConfig.from_preset("tiny", NTU, model={"depth": 1, "num_frames": 24, **quiet})
     torch.manual_seed(0)
@@ -81,7 +86,6 @@ def _first_step(out: str, packed: bool = False) -> None:
     stats = distributed.all_reduce_sum(step(model, batch, optimizer, config, ctx.device))
     if ctx.is_main:
         torch.save({"stats": stats, "model": checkpoint.unwrap(model).state_dict()}, out)
-    distributed.teardown()
 
 
 @pytest.mark.parametrize("path", ["padded", "packed"])
