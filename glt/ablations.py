@@ -350,10 +350,10 @@ def _changes_markdown(panels: dict[str, list[dict]], table_b: list[dict] | None)
         out.append("")
     if table_b and len({r["corrupt"] for r in table_b}) > 1:
         trend = corruption_trend(table_b)
-        se = "" if trend["slope_se"] is None else f" ± {trend['slope_se']:.2f}"
+        se = "" if trend["slope_se"] is None else f"standard error {trend['slope_se']:.2f}; "
         out.append(
-            f"Table B's trend over {trend['runs']} runs: {trend['slope']:+.2f}{se} points per "
-            f"10 % of joints corrupted (paper, NTU-60 xsub: {trend['paper_slope']:+.2f})."
+            f"Table B's trend over {trend['runs']} runs: {trend['slope']:+.2f} points per "
+            f"10 % of joints corrupted ({se}paper, NTU-60 xsub: {trend['paper_slope']:+.2f})."
         )
     return "\n".join(out).rstrip("\n") + "\n"
 

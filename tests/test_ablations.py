@@ -628,7 +628,10 @@ def test_write_changes_files(tmp_path):
     row_150 = "| Sampling (150 frames) | 3 | -9.0 [-10.0, -9.0, -8.0] | 2.5 | -1.2 / -3.6 |"
     assert row_150 + " same direction as the paper |" in md  # 2.5 = t(2 dof) x 0.58
     assert "| 20% | 3 | -4.3 [-4.0, -4.0, -5.0] | 1.4 | -3.9 / -4.8 | same direction" in md
-    assert "Table B's trend over 6 runs: -2.17 ± " in md
+    assert (
+        "Table B's trend over 6 runs: -2.17 points per 10 % of joints corrupted (standard error "
+        in md
+    )
     assert png_path.read_bytes()[:4] == b"\x89PNG"
     assert A.write_changes(tmp_path / "empty") == []
 
