@@ -183,32 +183,31 @@ def _math_renderer(**options):
     return MathMLRenderer(escape=False, **options)
 
 
-def markdown_to_html(text: str) -> str:
-    """Markdown as the site renders it: nbconvert's flavour (math included) with MathML."""
+def markdown_to_html(text: str, **options) -> str:
+    """Markdown as the site renders it: nbconvert's flavour (math included) with MathML;
+    `options` go to nbconvert's renderer (a cell's attachments, anchor links...)."""
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
-    return MarkdownWithMath(renderer=_math_renderer()).render(text)
+    return MarkdownWithMath(renderer=_math_renderer(**options)).render(text)
 
 
 def _exporter(**kwargs):
     """nbconvert's HTMLExporter whose markdown cells render their math as MathML."""
     from jinja2 import pass_context
     from nbconvert import HTMLExporter
-    from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
     class SiteExporter(HTMLExporter):
         @pass_context  # as HTMLExporter's: the template passes the cell in the context
         def markdown2html(self, context, source):
-            cell = context.get("cell", {})
-            renderer = _math_renderer(
-                attachments=cell.get("attachments", {}),
+            return markdown_to_html(
+                source,
+                attachments=context.get("cell", {}).get("attachments", {}),
                 embed_images=self.embed_images,
                 path=context.get("resources", {}).get("metadata", {}).get("path", ""),
                 anchor_link_text=self.anchor_link_text,
                 exclude_anchor_links=self.exclude_anchor_links,
                 **self.lexer_options,
             )
-            return MarkdownWithMath(renderer=renderer).render(source)
 
     return SiteExporter(**kwargs)
 
