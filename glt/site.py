@@ -37,17 +37,6 @@ p, li, td { overflow-wrap: anywhere; }
 /* Wide content scrolls in its own box rather than widening the page. */
 .jp-OutputArea-output, .jp-RenderedHTMLCommon, .jp-InputArea-editor, pre { overflow-x: auto; }
 table { display: block; overflow-x: auto; max-width: 100%; }
-/* matplotlib's animation buttons draw Font Awesome icons loaded from a CDN; text works offline. */
-.anim-buttons .fa { font: 13px/1.6 system-ui, sans-serif; transform: none; }
-.anim-buttons .fa-minus::before { content: "−"; }
-.anim-buttons .fa-fast-backward::before { content: "|◀◀"; }
-.anim-buttons .fa-step-backward::before { content: "|◀"; }
-.anim-buttons .fa-flip-horizontal::before { content: "◀"; }
-.anim-buttons .fa-pause::before { content: "||"; }
-.anim-buttons .fa-play:not(.fa-flip-horizontal)::before { content: "▶"; }
-.anim-buttons .fa-step-forward::before { content: "▶|"; }
-.anim-buttons .fa-fast-forward::before { content: "▶▶|"; }
-.anim-buttons .fa-plus::before { content: "+"; }
 @media (max-width: 700px) {
   body.jp-Notebook { padding: 4px; }
   .jp-InputPrompt, .jp-OutputPrompt { display: none; }

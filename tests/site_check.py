@@ -2,10 +2,9 @@
 
 Used by test_site.py (a small site built from stub notebooks) and test_notebooks.py (the site of
 the executed tutorial). The browser resolves no host name, so the check does not depend on the
-network and sees what an offline reader sees: a page may not load a script from the network
-(its math is MathML, drawn by the browser); the icon font of matplotlib's animation buttons
-comes from a CDN, its load fails here (the pages draw the buttons as text) and is the only
-console error tolerated.
+network and sees what an offline reader sees: a page may not load a script or a stylesheet from
+the network (its math is MathML, drawn by the browser; `glt.viz.animation_html` draws the
+animation buttons as text instead of a CDN's icon font).
 """
 
 from __future__ import annotations
@@ -36,7 +35,9 @@ return {
     const box = m.getBoundingClientRect();
     return box.width > 0 && box.height > 0;
   }),
-  network_scripts: [...document.scripts].map(s => s.src).filter(u => /^https?:/.test(u)),
+  network_loads: [...[...document.scripts].map(s => s.src),
+                  ...[...document.querySelectorAll('link[rel=stylesheet]')].map(l => l.href)]
+                 .filter(u => /^https?:/.test(u)),
 };
 """
 # Animations set their image's source from a script; a broken image is complete too.
@@ -103,11 +104,10 @@ def check_site(driver, site: Path, executed: Path) -> list[str]:
         found = seen[page] = driver.execute_script(INSPECT)
         driver.save_screenshot(str(shots / f"{name.replace('/', '-')}.png"))
         for entry in driver.get_log("browser"):
-            external = entry["source"] == "network" and entry["message"].startswith("http")
-            if entry["level"] == "SEVERE" and not external:
+            if entry["level"] == "SEVERE":
                 problems.append(f"{name}: console error: {entry['message'][:300]}")
         problems += [f"{name}: image not loaded: {i}" for i in found["broken_images"]]
-        problems += [f"{name}: script from the network: {u}" for u in found["network_scripts"]]
+        problems += [f"{name}: loads from the network: {u}" for u in found["network_loads"]]
         if not all(found["math"]):
             problems.append(f"{name}: {found['math'].count(False)} math elements not drawn")
         if found["width"] > WINDOW[0]:

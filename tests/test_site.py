@@ -1,6 +1,7 @@
 """The tutorial's report site (glt.site), built from two small executed notebooks.
 
-The stubs carry what the real notebooks produce: a figure, a matplotlib JavaScript animation,
+The stubs carry what the real notebooks produce: a figure, a matplotlib JavaScript animation
+(as `glt.viz.animation_html` shows it),
 a link to docs/method.md and one to the next notebook. The browser checks (site_check.py) run
 here on the stub and in test_notebooks.py on the executed tutorial.
 """
@@ -18,7 +19,7 @@ from matplotlib.animation import FuncAnimation
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from site_check import check_site
 
-from glt import site, tutorial
+from glt import site, tutorial, viz
 
 
 def _figure_outputs():
@@ -27,7 +28,7 @@ def _figure_outputs():
     png = io.BytesIO()
     fig.savefig(png, format="png")
     anim = FuncAnimation(fig, lambda i: line.set_ydata([0, i]), frames=3)
-    animation = anim.to_jshtml()
+    animation = viz.animation_html(anim)
     plt.close(fig)
     return [
         new_output("display_data", {"image/png": base64.b64encode(png.getvalue()).decode()}),
@@ -90,9 +91,10 @@ def test_pages_link_to_their_neighbours_the_index_and_the_docs(stub_site):
     assert 'href="docs/method.html"' in first and 'href="02_second.html#Second-steps"' in first
     assert "method" in (folder / "docs" / "method.html").read_text()
     assert 'class="animation"' in first and "data:image/png;base64" in first
-    # Math as MathML, nothing from a CDN but the animation buttons' icon font (drawn as text).
+    # Math as MathML, animation buttons as text: nothing from a CDN.
     assert first.count("<math ") == 1 and "<code>$GLT_RUNS</code>" in first
     assert "mathjax" not in first.lower() and "require.min.js" not in first
+    assert "font-awesome" not in first and 'href="https://' not in first
 
 
 def test_doc_pages_embed_the_images_they_show(tmp_path):
@@ -127,6 +129,7 @@ def test_browser_check_reports_what_is_broken(tmp_path, browser):
         "<a href='gone.html'>gone</a><a href='#nowhere'>anchor</a><img src='missing.png'>"
         "<div style='width:3000px'>wide</div><script>undefinedFunction()</script>"
         "<script src='https://cdn.example.org/mathjax.js'></script>"
+        "<link rel='stylesheet' href='https://cdn.example.org/icons.css'>"
         "<math style='display:none'><mi>x</mi></math><math><mi>y</mi></math>"
     )
     (tmp_path / "page.ipynb").write_text(
@@ -136,7 +139,8 @@ def test_browser_check_reports_what_is_broken(tmp_path, browser):
     for expected in (
         "console error", "image not loaded", "wider than", "1 images for 2 figure outputs",
         "animation elements [] for 2", "missing file: gone.html", "missing anchor: #nowhere",
-        "script from the network: https://cdn.example.org/mathjax.js", "1 math elements not drawn",
+        "loads from the network: https://cdn.example.org/mathjax.js", "1 math elements not drawn",
+        "loads from the network: https://cdn.example.org/icons.css",
     ):  # fmt: skip
         assert expected in problems, problems
 

@@ -1,8 +1,9 @@
 """Figures: positional-embedding similarity, attention maps, embeddings, results and skeletons.
 
 Every function takes arrays (numpy, or torch tensors, which are copied to numpy) and returns a
-matplotlib `Figure` (or, for `skeleton_animation`, a `FuncAnimation`); nothing is shown or saved
-here. The supplementary's figures (method §6) are:
+matplotlib `Figure` (or, for `skeleton_animation`, a `FuncAnimation`, which `animation_html` turns
+into a player that needs no network); nothing is shown or saved here. The supplementary's figures
+(method §6) are:
 
 - Fig. A, `positional_similarity`: cosine similarity between one learned positional-embedding
   vector M[t, j] and every M[t', j'], one tile per chosen (frame, token);
@@ -36,6 +37,7 @@ from glt.viz.data import (
     shoulder_top_view,
 )
 from glt.viz.skeletons import (
+    animation_html,
     draw_skeleton,
     skeleton_animation,
     skeleton_frames,
@@ -54,6 +56,7 @@ __all__ = [
     "CMAP",
     "MISSING_COLOR",
     "PERSON_COLORS",
+    "animation_html",
     "attention_grid",
     "confusion_matrix",
     "cosine_similarity_map",

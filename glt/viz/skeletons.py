@@ -3,6 +3,7 @@ person), with a preprocessed clip's global translation put back."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -113,7 +114,7 @@ def skeleton_animation(
     """An animation of a clip in the x-y plane, persons in different colours.
 
     Only the first `length` frames are drawn (default: all; pass the true length of a padded
-    clip). Display inline in a notebook with `IPython.display.HTML(anim.to_jshtml())`. The figure
+    clip). Display inline in a notebook with `IPython.display.HTML(animation_html(anim))`. The figure
     is closed so that a notebook does not also show it as a still.
     """
     pos = skeleton_positions(clip, layout, preprocessed)
@@ -161,3 +162,29 @@ def draw_skeleton(ax, positions, layout: SkeletonLayout, frame: int) -> list[int
     _draw_pose(ax, pos[frame], layout, persons)
     _style_skeleton_axes(ax, *_limits(pos, persons))
     return persons
+
+
+# matplotlib's player draws its buttons with Font Awesome icons loaded from a CDN, so offline
+# (a classroom, the exported report) the buttons are blank; text glyphs need no font download.
+_OFFLINE_BUTTONS = """<style>
+.anim-buttons .fa { font: 13px/1.6 system-ui, sans-serif; transform: none; }
+.anim-buttons .fa-minus::before { content: "−"; }
+.anim-buttons .fa-fast-backward::before { content: "|◀◀"; }
+.anim-buttons .fa-step-backward::before { content: "|◀"; }
+.anim-buttons .fa-flip-horizontal::before { content: "◀"; }
+.anim-buttons .fa-pause::before { content: "||"; }
+.anim-buttons .fa-play:not(.fa-flip-horizontal)::before { content: "▶"; }
+.anim-buttons .fa-step-forward::before { content: "▶|"; }
+.anim-buttons .fa-fast-forward::before { content: "▶▶|"; }
+.anim-buttons .fa-plus::before { content: "+"; }
+</style>"""
+_ICON_FONT_LINK = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
+
+
+def animation_html(anim: animation.Animation) -> str:
+    """The animation as a self-contained HTML player (frames, controls and their icons inline),
+    for `IPython.display.HTML`: it plays the same with or without a network."""
+    html, found = _ICON_FONT_LINK.subn(_OFFLINE_BUTTONS, anim.to_jshtml())
+    if found != 1:  # a newer matplotlib's player: say so rather than show blank buttons
+        raise RuntimeError("animation_html: matplotlib's player no longer links Font Awesome")
+    return html
