@@ -181,8 +181,9 @@ TABLE_B = AblationTable(
 
 TABLES = {"a": TABLE_A, "b": TABLE_B}
 
-# Pretraining settings that do not change what a row computes (left out of its settings).
-_NOT_SETTINGS = ("data", "workers", "device", "compile")
+# Pretraining settings that do not change what a row computes (left out of its settings; rows
+# recorded before log_every joined them still hold it, and it is ignored there too).
+_NOT_SETTINGS = ("data", "workers", "device", "compile", "log_every")
 
 # --- our rows against the paper's ------------------------------------------------------------------
 
@@ -598,10 +599,18 @@ def _differences(saved, wanted, name: str = "") -> list[str]:
 
 def _comparable(saved: dict, wanted: dict) -> tuple[dict, dict]:
     """Two rows' settings as they are compared: the data by content where both recorded its
-    hash (a folder copied or mounted elsewhere holds the same data), else by path."""
+    hash (a folder copied or mounted elsewhere holds the same data), else by path; pretraining
+    options that change no result left out."""
     both = "data_fingerprint" in saved and "data_fingerprint" in wanted
     ignored = "data" if both else "data_fingerprint"
-    return tuple({k: v for k, v in d.items() if k != ignored} for d in (saved, wanted))
+    return tuple(
+        {
+            k: {n: x for n, x in v.items() if n not in _NOT_SETTINGS} if k == "pretrain" else v
+            for k, v in d.items()
+            if k != ignored
+        }
+        for d in (saved, wanted)
+    )
 
 
 def _same_settings(saved: dict | None, wanted: dict) -> bool:

@@ -366,6 +366,27 @@ def test_a_folder_moved_with_its_data_and_runs_is_read_back(done, data, tmp_path
                       existing_runs={"corrupt00": mounted / "runs" / "shared"}, **SETTINGS)  # fmt: skip
 
 
+def test_how_often_a_run_logged_is_not_one_of_its_settings(done, data, tmp_path, monkeypatch):
+    # Logging a step's loss changes no weight: a run logged every 5 steps stands for a row (notebook
+    # 06 reuses notebook 03's), and rows recorded when log_every was still a setting are read back.
+    out = shutil.copytree(done.out, tmp_path / "out")
+    natural = out / "table_a" / "natural" / "seed0"
+    config = json.loads((natural / "run" / "config.json").read_text())
+    (natural / "run" / "config.json").write_text(json.dumps({**config, "log_every": 5}))
+    record = json.loads((natural / "ablation.json").read_text())
+    record["settings"]["pretrain"]["log_every"] = 3
+    (natural / "ablation.json").write_text(json.dumps(record))
+    real_eval = A.linear_eval
+    monkeypatch.setattr(A, "pretrain", lambda *a, **k: pytest.fail("pretrained again"))
+    monkeypatch.setattr(A, "linear_eval", lambda *a, **k: pytest.fail("evaluated again"))
+    rows = A.run_table_a(data, out, rows=["natural"], **SETTINGS)
+    assert rows[0]["top1_last"] == pytest.approx(done.a[-1]["top1_last"])
+    monkeypatch.setattr(A, "linear_eval", real_eval)
+    b = A.run_table_b(data, tmp_path / "b", rows=["corrupt00"], **SETTINGS,
+                      existing_runs={"corrupt00": natural / "run"})  # fmt: skip
+    assert b[0]["top1_last"] == pytest.approx(done.b[0]["top1_last"])
+
+
 def test_an_existing_run_must_have_the_rows_settings(done, data, tmp_path, no_training):
     natural = done.out / "table_a" / "natural" / "seed0" / "run"
     with pytest.raises(
