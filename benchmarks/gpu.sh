@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run for a machine with an NVIDIA GPU; everything it measures goes under $OUT.
 #
-#   OUT=/tmp/glt-gpu bash benchmarks/gpu.sh
+#   OUT=gpu-results bash benchmarks/gpu.sh   # a relative OUT is under the repository root
 #
 # 1. `glt bench` with the paper model at batch 128: the authors' formulation (fp32, clips padded
 #    to 300 frames) against the default path (real frames only, bf16), NTU-like and 300-frame clips;

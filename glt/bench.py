@@ -322,9 +322,16 @@ def run_bench(
     device = resolve_device(device)
     cuda = device.type == "cuda"
     preset = preset or ("paper" if cuda else "reduced")
-    batch_size = batch_size or (128 if cuda else 32)
-    steps = steps or (10 if cuda else 3)
+    batch_size = (128 if cuda else 32) if batch_size is None else batch_size
+    steps = (10 if cuda else 3) if steps is None else steps
     warmup = (3 if cuda else 1) if warmup is None else warmup
+    for name, value, least in (
+        ("batch_size", batch_size, 1),
+        ("steps", steps, 1),
+        ("warmup", warmup, 0),
+    ):
+        if value < least:
+            raise GLTError(f"{name}={value} must be >= {least}")
     config = bench_config(preset, batch_size, bf16, model)
     fast_dtype = torch.bfloat16 if cuda and bf16 else torch.float32
     peak = matmul_peak(device, fast_dtype)

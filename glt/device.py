@@ -20,12 +20,20 @@ def resolve_device(device: str | torch.device | None = None, local_rank: int = 0
         return (
             torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
         )
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise GLTError(f"--device {device}: not a device; e.g. cpu, cuda or cuda:1") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise GLTError(f"--device {device}: CUDA is not available on this machine")
         if resolved.index is None:
             resolved = torch.device("cuda", local_rank)
+        if resolved.index >= torch.cuda.device_count():
+            raise GLTError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                f"cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
     return resolved
 
 

@@ -154,10 +154,17 @@ class GLTConfig:
 
     @classmethod
     def preset(cls, name: str, layout: SkeletonLayout = NTU, **overrides) -> GLTConfig:
-        """A named preset (`paper` or `tiny`, see PRESETS) for `layout`, with `overrides`."""
+        """A named preset (`paper`, `tiny` or `nwucla`, see PRESETS) for `layout`, with `overrides`
+        of any field but the layout's (`LAYOUT_FIELDS`)."""
         if name not in PRESETS:
             raise GLTError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
         _refuse_unknown(overrides)
+        fixed = sorted(set(overrides) & set(LAYOUT_FIELDS))
+        if fixed:
+            raise GLTError(
+                f"{', '.join(fixed)} cannot be set: the data's layout ({layout.name!r}) sets "
+                f"{', '.join(LAYOUT_FIELDS)}"
+            )
         return cls.from_layout(layout, **{**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict:

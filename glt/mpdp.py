@@ -22,9 +22,8 @@ from torch import nn
 from glt.errors import DataError
 from glt.model import GLTConfig, GLTransformer, forward_flops, frame_mask
 from glt.packing import PackedClips
+from glt.targets import NUM_DIRECTIONS, NUM_MAGNITUDES
 
-DIRECTION_CLASSES = 27  # sign (-, 0, +) of x, y and z: sx + 3 sy + 9 sz
-MAGNITUDE_CLASSES = 16  # 0 (no motion), 1..14 (by 0.01), 15 (absent second person)
 LOSS_TERMS = ("dir_global", "dir_joint", "mag_global", "mag_joint")  # of `mpdp_loss_terms`
 
 
@@ -37,10 +36,10 @@ class MPDPHeads(nn.Module):
         c = config
         self.num_tokens = c.num_tokens
         self.dir = nn.ModuleList(
-            nn.Linear(c.width, c.num_tokens * DIRECTION_CLASSES) for _ in c.intervals
+            nn.Linear(c.width, c.num_tokens * NUM_DIRECTIONS) for _ in c.intervals
         )
         self.mag = nn.ModuleList(
-            nn.Linear(c.width, c.num_tokens * MAGNITUDE_CLASSES) for _ in c.intervals
+            nn.Linear(c.width, c.num_tokens * NUM_MAGNITUDES) for _ in c.intervals
         )
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,8 +113,8 @@ def mpdp_loss_terms(
     frames = dir_logits.shape[:2] if lengths is not None else dir_logits.shape[:1]
     expected = tuple(frames) + (config.num_intervals, config.num_tokens)
     for name, tensor, k in (
-        ("dir_logits", dir_logits, DIRECTION_CLASSES),
-        ("mag_logits", mag_logits, MAGNITUDE_CLASSES),
+        ("dir_logits", dir_logits, NUM_DIRECTIONS),
+        ("mag_logits", mag_logits, NUM_MAGNITUDES),
         ("dir_target", dir_target, None),
         ("mag_target", mag_target, None),
     ):
@@ -183,6 +182,6 @@ def pretrain_flops(config: GLTConfig, num_frames: int | None = None) -> int:
     """Matmul FLOPs of one clip's `PretrainModel` forward: `glt.model.forward_flops` plus the
     heads (method §3 quotes about 130 GFLOP for the paper size on a padded 300-frame clip)."""
     t = config.num_frames if num_frames is None else num_frames
-    classes = DIRECTION_CLASSES + MAGNITUDE_CLASSES
+    classes = NUM_DIRECTIONS + NUM_MAGNITUDES
     heads = config.num_intervals * 2 * t * config.width * config.num_tokens * classes
     return forward_flops(config, t) + heads

@@ -19,7 +19,7 @@ convert from and to the padded layout (e.g. to compare both paths).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -61,12 +61,6 @@ class PackedClips:
     def num_frames(self) -> int:
         """N, the real frames of the batch."""
         return self.values.shape[0]
-
-    def with_values(self, values: Tensor) -> PackedClips:
-        """The same clips holding other per-frame values (N, ...), e.g. features."""
-        if values.shape[0] != self.num_frames:
-            raise DataError(f"expected {self.num_frames} rows, got {values.shape[0]}")
-        return replace(self, values=values)
 
     def to(self, device, non_blocking: bool = False) -> PackedClips:
         """On `device` (max_length stays a host integer)."""

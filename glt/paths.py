@@ -14,6 +14,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _home() -> Path:
+    """Where default outputs go: the repository, or the working directory when glt runs from an
+    installed wheel (not inside site-packages)."""
+    return REPO_ROOT if (REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
+
+
 def shared_dir() -> Path:
     """The shared folder: `$GLT_SHARED`, else `../shared` next to the repository."""
     env = os.environ.get("GLT_SHARED")
@@ -37,9 +43,9 @@ def nwucla_dir() -> Path:
 
 def nwucla_recordings_dir() -> Path:
     """Your own NW-UCLA download (notebook 07): `$GLT_NWUCLA`, else `data/nw-ucla` in the
-    repository."""
+    repository (the working directory outside one)."""
     env = os.environ.get("GLT_NWUCLA")
-    return Path(env) if env else REPO_ROOT / "data" / "nw-ucla"
+    return Path(env) if env else _home() / "data" / "nw-ucla"
 
 
 def classroom_dir() -> Path | None:
@@ -50,12 +56,14 @@ def classroom_dir() -> Path | None:
 
 
 def data_dir() -> Path:
-    """Prepared datasets: `$GLT_DATA`, else `datasets/` in the repository."""
+    """Prepared datasets: `$GLT_DATA`, else `datasets/` in the repository (the working directory
+    outside one)."""
     env = os.environ.get("GLT_DATA")
-    return Path(env) if env else REPO_ROOT / "datasets"
+    return Path(env) if env else _home() / "datasets"
 
 
 def runs_dir() -> Path:
-    """Training runs and notebook outputs: `$GLT_RUNS`, else `runs/` in the repository."""
+    """Training runs and notebook outputs: `$GLT_RUNS`, else `runs/` in the repository (the
+    working directory outside one)."""
     env = os.environ.get("GLT_RUNS")
-    return Path(env) if env else REPO_ROOT / "runs"
+    return Path(env) if env else _home() / "runs"

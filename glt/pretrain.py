@@ -210,7 +210,8 @@ def pretrain(
     """Pretrain an encoder with MPDP (method §4) and write the run folder `out_dir` (`glt.run`).
 
     data_dir: a prepared dataset (`glt prepare`); its train part is used.
-    preset: "tiny" (default for a new run) or "paper", for the model and the training settings.
+    preset: "tiny" (default for a new run), "nwucla" or "paper", for the model and the training
+        settings.
     model: GLTConfig fields to override, e.g. {"depth": 2, "dropout": 0.0}.
     resume: continue the run in `out_dir` from its checkpoint (or start it if there is none);
         data_dir and preset may then be None (taken from its config.json). Settings given

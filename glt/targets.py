@@ -33,8 +33,8 @@ from torch import Tensor
 from glt.model import frame_mask
 from glt.packing import PackedClips
 
-NUM_DIRECTIONS = 27
-NUM_MAGNITUDES = 16
+NUM_DIRECTIONS = 27  # sign (-, 0, +) of x, y and z: sx + 3 sy + 9 sz
+NUM_MAGNITUDES = 16  # 0 (no motion), 1..14 (by 0.01), 15 (absent second person)
 MAGNITUDE_STEP = 0.01  # metres per magnitude bin
 MAX_MOVING_CLASS = 14  # magnitudes of MAX_MOVING_CLASS * step and above share the last bin
 ABSENT_CLASS = 15  # magnitude class of every token of an absent person

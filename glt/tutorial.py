@@ -41,6 +41,8 @@ KERNEL = "glt"  # installed into the virtual environment by `make setup`
 def notebooks(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, or those whose number or name is in `only`."""
     found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if not found:  # e.g. glt installed from a wheel: the notebooks live in the repository
+        raise SystemExit(f"no notebooks in {NOTEBOOKS}: run the tutorial from a clone of glt")
     if only:
         found = [p for p in found if p.stem[:2] in only or p.stem in only]
         if not found:
@@ -107,7 +109,7 @@ def run(
     import papermill as pm
 
     # Absolute: the notebooks run with notebooks/ as their working directory.
-    out = Path(out).resolve() if out else runs_dir() / f"tutorial-{profile}"
+    out = Path(out or runs_dir() / f"tutorial-{profile}").resolve()
     work = Path(work).resolve() if work else out / "work"
     params = load_profile(profile)
     (out / "executed").mkdir(parents=True, exist_ok=True)

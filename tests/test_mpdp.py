@@ -12,8 +12,6 @@ from glt.errors import DataError
 from glt.layout import NTU, NWUCLA
 from glt.model import GLTConfig
 from glt.mpdp import (
-    DIRECTION_CLASSES,
-    MAGNITUDE_CLASSES,
     MPDPHeads,
     PretrainModel,
     global_token_mask,
@@ -21,6 +19,7 @@ from glt.mpdp import (
     mpdp_loss_terms,
     pretrain_flops,
 )
+from glt.targets import NUM_DIRECTIONS, NUM_MAGNITUDES
 
 
 def small_config(layout=NTU, **kw) -> GLTConfig:
@@ -32,10 +31,10 @@ def random_batch(config: GLTConfig, batch: int, frames: int):
     """Random logits and targets (B, T, R, J, ...) for the loss."""
     shape = (batch, frames, config.num_intervals, config.num_tokens)
     return (
-        torch.randn(*shape, DIRECTION_CLASSES),
-        torch.randn(*shape, MAGNITUDE_CLASSES),
-        torch.randint(0, DIRECTION_CLASSES, shape),
-        torch.randint(0, MAGNITUDE_CLASSES, shape),
+        torch.randn(*shape, NUM_DIRECTIONS),
+        torch.randn(*shape, NUM_MAGNITUDES),
+        torch.randint(0, NUM_DIRECTIONS, shape),
+        torch.randint(0, NUM_MAGNITUDES, shape),
     )
 
 
@@ -48,8 +47,8 @@ def test_pretrain_model_shapes_and_backward(layout, intervals):
     lengths = torch.tensor([9, 5])
     dir_logits, mag_logits = model(x, lengths)
     r, j = len(intervals), config.num_tokens
-    assert dir_logits.shape == (2, 9, r, j, DIRECTION_CLASSES)
-    assert mag_logits.shape == (2, 9, r, j, MAGNITUDE_CLASSES)
+    assert dir_logits.shape == (2, 9, r, j, NUM_DIRECTIONS)
+    assert mag_logits.shape == (2, 9, r, j, NUM_MAGNITUDES)
     *_, dir_target, mag_target = random_batch(config, 2, 9)
     loss = mpdp_loss(dir_logits, mag_logits, dir_target, mag_target, lengths, config)
     loss.backward()

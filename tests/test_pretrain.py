@@ -341,6 +341,7 @@ def test_plot_loss_draws_step_rows_behind_epoch_means():
         ("--model", "dropout=NaN", "dropout=nan must be a rate in [0, 1)"),
         ("--model", "dropout=nan", "dropout='nan' must be of type float"),
         ("--model", "depth=two", "depth='two' must be of type int"),
+        ("--model", "num_joints=25", "num_joints cannot be set: the data's layout"),
     ],
 )
 def test_bad_settings_stop_before_anything_is_written(data, tmp_path, capsys, flag, value, message):

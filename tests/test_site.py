@@ -150,3 +150,28 @@ def test_kernels_get_the_inline_backend_whatever_the_environment_says(monkeypatc
     with tutorial.inline_figures():
         assert "MPLBACKEND" not in os.environ  # ipykernel then chooses its inline backend
     assert os.environ["MPLBACKEND"] == "Agg"
+
+
+def test_the_tutorial_gives_the_notebooks_an_absolute_work_folder(tmp_path, monkeypatch):
+    # The notebooks run in notebooks/: a relative GLT_RUNS must not land their work there.
+    import papermill
+
+    given = {}
+
+    def execute(source, executed, parameters, **kwargs):
+        given.update(parameters)
+        nbformat.write(new_notebook(cells=[new_markdown_cell("# 01 · Stub")]), executed)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(tutorial, "notebooks", lambda only: [tutorial.NOTEBOOKS / "01_data.ipynb"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GLT_RUNS", "relative")
+    tutorial.run("default")
+    assert given["WORK_DIR"] == str(tmp_path / "relative" / "tutorial-default" / "work")
+    assert (tmp_path / "relative" / "tutorial-default" / "html" / "index.html").is_file()
+
+
+def test_without_the_notebooks_the_tutorial_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(tutorial, "NOTEBOOKS", tmp_path)
+    with pytest.raises(SystemExit, match="no notebooks in .*: run the tutorial from a clone"):
+        tutorial.notebooks()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from glt.bench import MODEL_PRESETS, WORKLOADS, append_results, run_bench
 from glt.commands.common import DEVICE_HELP, parse_model_overrides
+from glt.errors import GLTError
 from glt.paths import REPO_ROOT
 
 DEFAULT_RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
@@ -55,7 +56,9 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     import torch
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise GLTError(f"--threads {args.threads}: must be >= 1")
         torch.set_num_threads(args.threads)
     result = run_bench(
         preset=args.preset,

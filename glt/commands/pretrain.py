@@ -13,7 +13,7 @@ from functools import partial
 
 from glt.commands.common import DEVICE_HELP, by_preset, parse_model_overrides
 from glt.config import PRETRAIN_PRESETS, PretrainConfig
-from glt.model import GLTConfig
+from glt.model import LAYOUT_FIELDS, GLTConfig
 from glt.pretrain import pretrain
 
 _preset = partial(by_preset, PretrainConfig, PRETRAIN_PRESETS)
@@ -33,7 +33,9 @@ def register(subparsers) -> None:
                    "(default tiny; paper = the published model)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"override a model setting ({', '.join(f.name for f in fields(GLTConfig))})")
+                   help="override a model setting (" + ", ".join(
+                       f.name for f in fields(GLTConfig) if f.name not in LAYOUT_FIELDS
+                   ) + "; the data's layout sets the others)")
     g = p.add_argument_group("training (defaults: the preset's; paper = the authors')")
     g.add_argument("--epochs", type=int, metavar="N", help=_preset("epochs"))
     g.add_argument("--batch-size", type=int, metavar="N",

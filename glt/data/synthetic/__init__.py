@@ -21,7 +21,7 @@ come from a small generative model of people acting in front of three Kinects:
    analytic two-bone inverse kinematics places elbows and knees from the wrist and ankle targets
    (a pole vector says where the elbow or knee points), so hands reach and feet stay planted while
    the pelvis moves. Hands, hand tips, thumbs and feet follow the limbs.
-4. **Scene.** As in NTU (NTU.md): three cameras at the same height, at 0 (C001), +45 (C002) and
+4. **Scene.** As in NTU RGB+D: three cameras at the same height, at 0 (C001), +45 (C002) and
    -45 (C003) degrees around the acting area, 2.5-3.5 m away; height and distances change with
    the setup `Ssss`. In replication R001 the performer faces camera 2, in R002 camera 3, so camera 1
    always sees a 45-degree view and cameras 2 and 3 see a front and a side view. The three cameras
@@ -97,7 +97,6 @@ __all__ = [
     "Body",
     "ClipKey",
     "Motion",
-    "add_commands",
     "camera_pose",
     "clip_keys",
     "clip_length",
