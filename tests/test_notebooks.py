@@ -22,7 +22,7 @@ from site_check import check_site, expected_outputs
 
 from glt import shipped, site, tutorial, workspace
 from glt.data.store import fingerprint
-from glt.paths import REPO_ROOT, runs_dir
+from glt.paths import nwucla_dir, runs_dir
 from glt.run import load_config, load_metrics
 
 NOTEBOOKS = tutorial.notebooks()
@@ -86,7 +86,9 @@ def _finite_numbers(d, where=""):
 def ci_tutorial():
     """The tutorial's output folder after a run with the CI parameters."""
     out = runs_dir() / "tutorial-ci"
-    runs = tutorial.run("ci", out=out, work=out / "work")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GLT_NWUCLA", str(ci_nw_ucla_dir()))  # the kernels inherit it
+        runs = tutorial.run("ci", out=out, work=out / "work")
     failed = [r for r in runs if r.error]
     assert not failed, f"{failed[0].name} failed: {failed[0].error} (see {failed[0].executed})"
     assert (out / "html" / "index.html").is_file()
@@ -99,9 +101,9 @@ def ci_metrics(ci_tutorial):
 
 
 def ci_nw_ucla_dir():
-    """The NW-UCLA folder notebook 07 gets in the CI run (ci.yaml, from the repository root);
-    without it the notebook saves no metrics."""
-    return REPO_ROOT / tutorial.load_profile("ci")[NW_UCLA]["NWUCLA_DIR"]
+    """The NW-UCLA folder notebooks 06 and 07 get in the CI run (`GLT_NWUCLA`): the shared copy;
+    without it notebook 07 saves no metrics."""
+    return nwucla_dir()
 
 
 @pytest.mark.notebooks
