@@ -636,6 +636,7 @@ def test_write_changes_files(tmp_path):
         for pct, values in ((0, [80.0, 82.0, 84.0]), (20, [76.0, 78.0, 79.0]))
         for line in runs_of(f"corrupt{pct:02d}", values, num_test=464)
     ]
+    a += runs_of("resample300", [71.0, 75.0, 77.0])
     write_table(a, tmp_path / "table_a", title="A", xlabel="x", source="paper")
     write_table(b, tmp_path / "table_b", title="B", xlabel="x", source="paper")
     csv_path, md_path, png_path = A.write_changes(tmp_path)
@@ -643,6 +644,7 @@ def test_write_changes_files(tmp_path):
         lines = list(csv.DictReader(f))
     assert [(r["row"], r["deltas"]) for r in lines] == [
         ("resample150", "-10.00 -9.00 -8.00"),
+        ("resample300", "-9.00 -7.00 -7.00"),
         ("corrupt20", "-4.00 -4.00 -5.00"),
     ]
     md = md_path.read_text()
@@ -652,6 +654,10 @@ def test_write_changes_files(tmp_path):
     assert (
         "Table B's trend over 6 runs: -2.17 points per 10 % of joints corrupted (standard error "
         in md
+    )
+    assert (
+        "Table A's resampling cost over 3 seed(s), the 150 and 300-frame rows averaged per seed: "
+        "-8.3 points ± 2.6 (95 %) [-9.5, -8.0, -7.5] (paper, NTU-60 xsub: -2.15)." in md
     )
     assert png_path.read_bytes()[:4] == b"\x89PNG"
     assert A.write_changes(tmp_path / "empty") == []
@@ -790,6 +796,19 @@ def test_corruption_trend_is_the_least_squares_slope():
     assert trend["paper_slope"] == pytest.approx(-1.96)  # 76.3 ... 72.4 over 0-20 %
     with pytest.raises(GLTError, match="two corrupted fractions"):
         A.corruption_trend(runs[:2])
+
+
+def test_resampling_change_averages_the_papers_sampling_rows_per_seed():
+    runs = runs_of("natural", [80.0, 82.0, 84.0]) + runs_of("resample150", [70.0, 73.0, 76.0])
+    runs += runs_of("resample300", [72.0, 77.0, 80.0]) + runs_of("resample52", [0.0, 0.0, 0.0])
+    cost = A.resampling_change(runs)
+    assert cost["rows"] == ["resample150", "resample300"]  # 52 frames is not in the paper
+    assert cost["per_seed"] == [-9.0, -7.0, -6.0] and cost["delta"] == pytest.approx(-22 / 3)
+    assert cost["margin"] == pytest.approx(4.303 * np.std([-9, -7, -6], ddof=1) / np.sqrt(3), 1e-3)
+    assert cost["paper_delta_xsub"] == pytest.approx((75.1 + 73.2) / 2 - 76.3)
+    one_short = [r for r in runs if not (r["row"] == "resample300" and r["seed"] == 2)]
+    assert A.resampling_change(one_short)["per_seed"] == [-9.0, -7.0]  # seed 2 lacks a row
+    assert A.resampling_change(runs_of("natural", [80.0])) is None
 
 
 def test_plot_paper_deltas_shows_seeds_means_and_the_paper():
