@@ -197,6 +197,25 @@ def changes_title(table: str) -> str:
     return f"Table {letter}: change from {_BASELINE_NAMES[letter]}"
 
 
+def _by_row(runs: Sequence[dict], metric: str) -> dict[str, dict[int, float]]:
+    """{row: {seed: metric}} of a table's runs."""
+    by_row: dict[str, dict[int, float]] = {}
+    for run in runs:
+        by_row.setdefault(run["row"], {})[int(run["seed"])] = float(run[metric])
+    return by_row
+
+
+def _margin_95(values: np.ndarray) -> float | None:
+    """Half-width of the 95 % interval of the mean of `values` (Student's t over them; None for
+    one value)."""
+    from scipy.stats import t as student
+
+    n = len(values)
+    if n < 2:
+        return None
+    return float(student.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+
+
 def compare_with_paper(
     table: str, runs: Sequence[dict], num_test: int | None = None, metric: str = "top1_last"
 ) -> list[dict]:
@@ -218,13 +237,9 @@ def compare_with_paper(
     order: row, setting, seeds, deltas (per seed), delta (mean), delta_std, se_seeds, se_test,
     margin, paper_delta_xsub, paper_delta_xview, verdict.
     """
-    from scipy.stats import t as student
-
     spec = _table(table)
     base = spec.row(BASELINES[spec.letter])
-    by_row: dict[str, dict[int, float]] = {}
-    for run in runs:
-        by_row.setdefault(run["row"], {})[int(run["seed"])] = float(run[metric])
+    by_row = _by_row(runs, metric)
     baseline = by_row.get(base.key, {})
     if num_test is None:
         num_test = next((int(r["num_test"]) for r in runs if r.get("num_test")), None)
@@ -242,9 +257,8 @@ def compare_with_paper(
             p = np.array([np.mean([by_row[k][s] for s in seeds]) for k in (row.key, base.key)])
             p = p / 100
             se_test = 100 * float(np.sqrt((p * (1 - p)).sum() / num_test))
-        if se_seeds is not None:
-            margin = float(student.ppf(0.975, n - 1)) * se_seeds
-        else:
+        margin = _margin_95(deltas)
+        if margin is None:
             margin = None if se_test is None else 1.96 * se_test
         paper = {
             b: None if getattr(row, f"paper_{b}") is None
@@ -293,33 +307,24 @@ def resampling_change(runs: Sequence[dict], metric: str = "top1_last") -> dict |
     all of them, with the half-width of its 95 % interval (Student's t over the seeds; None with
     one seed), next to the paper's (xsub) mean change over the same rows. None without such a
     seed."""
-    from scipy.stats import t as student
-
     rows = [r for r in TABLE_A.rows if r.resample and r.paper_xsub is not None]
-    keys = [r.key for r in rows] + [BASELINES["A"]]
-    by_seed: dict[int, dict[str, float]] = {}
-    for run in runs:
-        if run["table"] == "A" and run["row"] in keys:
-            by_seed.setdefault(int(run["seed"]), {})[run["row"]] = float(run[metric])
     natural = BASELINES["A"]
-    per_seed = [
-        np.mean([v[r.key] - v[natural] for r in rows])
-        for _, v in sorted(by_seed.items())
-        if all(k in v for k in keys)
-    ]
-    if not per_seed:
+    by_row = _by_row([r for r in runs if r["table"] == "A"], metric)
+    seeds = sorted(
+        set.intersection(*(set(by_row.get(k, {})) for k in [natural, *(r.key for r in rows)]))
+    )
+    if not seeds:
         return None
-    n = len(per_seed)
-    margin = None
-    if n > 1:
-        margin = float(student.ppf(0.975, n - 1) * np.std(per_seed, ddof=1) / np.sqrt(n))
+    per_seed = np.array(
+        [np.mean([by_row[r.key][s] - by_row[natural][s] for r in rows]) for s in seeds]
+    )
     paper = float(np.mean([r.paper_xsub for r in rows]) - TABLE_A.row(natural).paper_xsub)
     return {
         "rows": [r.key for r in rows],
-        "seeds": n,
+        "seeds": len(seeds),
         "per_seed": [float(d) for d in per_seed],
-        "delta": float(np.mean(per_seed)),
-        "margin": margin,
+        "delta": float(per_seed.mean()),
+        "margin": _margin_95(per_seed),
         "paper_delta_xsub": paper,
     }
 
@@ -354,8 +359,9 @@ CHANGES = "changes"  # OUT/changes.csv, .md, .png: every row's change next to th
 def write_changes(out_dir: str | os.PathLike, title: str | None = None) -> list[Path]:
     """Write each row's change from its table's baseline next to the paper's
     (`compare_with_paper`) for the tables of `out_dir` that have runs (table_X_seeds.csv):
-    changes.csv, changes.md (with each claim's sentence, `claim_lines`) and changes.png (`glt.viz.plot_paper_deltas`). Returns the paths, [] when no
-    table has a row besides its baseline."""
+    changes.csv, changes.md (with each claim's sentence, `claim_lines`) and changes.png
+    (`glt.viz.plot_paper_deltas`). Returns the paths, [] when no table has a row besides its
+    baseline."""
     import matplotlib.pyplot as plt
 
     from glt import viz
